@@ -1,0 +1,190 @@
+"""The `mcf` command: one entry point with a subcommand per job (see DESIGN.md for the contract).
+
+Heavy imports (rclpy, torch) happen inside the subcommands, so `mcf --help` is instant and a
+bad argument is reported before anything joins the ROS graph.
+"""
+
+import argparse
+import sys
+
+from mcf_ros import __version__
+from mcf_ros.errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_NOT_IMPLEMENTED = 3
+EXIT_INTERRUPTED = 130
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, naming the command."""
+
+    def error(self, message: str):
+        """Print `PROG: error: MESSAGE (see PROG --help)` and exit with the user-error code."""
+        self.exit(EXIT_USER_ERROR, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
+class NotImplementedYetError(Exception):
+    """A subcommand whose contract is fixed but whose implementation has not landed."""
+
+
+def number(text: str) -> float:
+    """Parse a float, with a plain message for anything else."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+
+
+def positive_float(text: str) -> float:
+    """Parse a float > 0."""
+    value = number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'must be positive, got {text}')
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a float >= 0."""
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {text}')
+    return value
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Publish a bag over DDS on its recorded timing, with /clock."""
+    from mcf_ros.data.bags import BagReader
+
+    with BagReader(args.bag) as bag:
+        bag.check_topics(args.topics)
+        from mcf_ros.ros.player import BagPlayer, ReplayOptions
+        from mcf_ros.ros.runtime import ros_node, stop_event
+
+        options = ReplayOptions(
+            rate=args.rate,
+            loop=args.loop,
+            start_offset_s=args.start_offset,
+            topics=args.topics,
+            clock_hz=args.clock_hz,
+            wait_for_subscribers_s=args.wait_for_subscribers,
+            progress=not args.quiet,
+        )
+        stop = stop_event()
+        with ros_node('mcf_replay') as node:
+            stats = BagPlayer(node, bag, options).run(stop)
+    counts = ', '.join(f'{topic} {n}' for topic, n in stats.published.items())
+    print(f'replayed {sum(stats.published.values())} messages ({counts})')
+    return 0
+
+
+def run_record(args: argparse.Namespace) -> int:
+    """Record topics to an MCAP bag until --duration passes or SIGINT/SIGTERM arrives."""
+    from mcf_ros.data.bags import bag_writer
+
+    with bag_writer(args.out, 'mcap') as writer:
+        from rclpy.executors import SingleThreadedExecutor
+
+        from mcf_ros.ros.recorder import Recorder
+        from mcf_ros.ros.runtime import ros_node, stop_event
+
+        stop = stop_event()
+        with ros_node('mcf_record') as node:
+            executor = SingleThreadedExecutor(context=node.context)
+            executor.add_node(node)
+            stats = Recorder(node, writer, args.topics).run(executor, stop, args.duration)
+            executor.shutdown()
+    counts = ', '.join(f'{topic} {n}' for topic, n in stats.recorded.items())
+    print(f'recorded {stats.total} messages ({counts}) to {args.out}')
+    return 0
+
+
+def not_implemented(args: argparse.Namespace) -> int:
+    """Refuse a subcommand whose issue has not landed yet."""
+    raise NotImplementedYetError(f'mcf {args.command}: not implemented yet')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser for `mcf` and all its subcommands."""
+    parser = OneLineErrorParser(
+        prog='mcf',
+        description='Multimodal Concept Fusion robot-cell monitor: simulate, train, evaluate, replay, record.',
+    )
+    parser.add_argument('--version', action='version', version=f'mcf {__version__}')
+    commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND', parser_class=OneLineErrorParser)
+
+    sim = commands.add_parser('sim', help='simulate a robot cell and write a labelled rosbag2 (MCAP)')
+    sim.add_argument('--out', required=True, help='output bag directory')
+    sim.add_argument('--duration', type=positive_float, default=60.0, help='simulated seconds (default 60)')
+    sim.add_argument('--faults', default='', help='comma-separated fault names to inject')
+    sim.add_argument('--seed', type=int, default=0, help='random seed; the same seed gives the same bag')
+    sim.set_defaults(run=not_implemented)
+
+    train = commands.add_parser('train', help='train and calibrate a model on bags of normal operation')
+    train.add_argument('--bag', action='append', required=True, help='normal bag directory (repeatable)')
+    train.add_argument('--out', required=True, help='model artifact to write')
+    train.add_argument('--epochs', type=int, help='training epochs')
+    train.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
+    train.set_defaults(run=not_implemented)
+
+    evaluate = commands.add_parser('eval', help='score a bag offline and write metrics, scores.csv and plots')
+    evaluate.add_argument('--model', required=True, help='model artifact')
+    evaluate.add_argument('--bag', required=True, help='bag directory, with faults.csv for labels')
+    evaluate.add_argument('--report', required=True, help='report directory to write')
+    evaluate.add_argument('--baselines', action='store_true', help='also train and score the baselines')
+    evaluate.set_defaults(run=not_implemented)
+
+    replay = commands.add_parser('replay', help='publish a bag over DDS on its recorded timing, with /clock')
+    replay.add_argument('bag', help='rosbag2 directory (MCAP or sqlite3)')
+    replay.add_argument('--rate', type=positive_float, default=1.0, help='speed factor (default 1)')
+    replay.add_argument('--loop', action='store_true', help='start over at the end, until interrupted')
+    replay.add_argument(
+        '--start-offset', type=non_negative_float, default=0.0, help='skip the first S seconds of the bag'
+    )
+    replay.add_argument('--topics', nargs='+', help='replay only these topics (default: all)')
+    replay.add_argument(
+        '--clock-hz',
+        type=non_negative_float,
+        default=100.0,
+        help='/clock publish rate in wall Hz; 0 disables',
+    )
+    replay.add_argument(
+        '--wait-for-subscribers',
+        type=non_negative_float,
+        default=0.0,
+        metavar='S',
+        help='wait up to S seconds for a subscriber on every topic before starting',
+    )
+    replay.add_argument('--quiet', action='store_true', help='no progress display')
+    replay.set_defaults(run=run_replay)
+
+    record = commands.add_parser('record', help='record topics to MCAP from raw subscriptions')
+    record.add_argument('out', help='output bag directory (must not exist)')
+    record.add_argument('--topics', nargs='+', required=True, help='topics to record')
+    record.add_argument('--duration', type=positive_float, help='stop after S seconds (default: at SIGINT)')
+    record.set_defaults(run=run_record)
+
+    demo = commands.add_parser('demo', help='simulate, train or load, monitor over DDS, and report')
+    demo.add_argument('--out', default='mcf_demo', help='output directory')
+    demo.add_argument('--fast', action='store_true', help='a shorter run')
+    demo.set_defaults(run=not_implemented)
+
+    bench = commands.add_parser('bench', help='latency and throughput benchmarks against measured floors')
+    bench.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
+    bench.add_argument('--json', help='also write the results as JSON here')
+    bench.set_defaults(run=not_implemented)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `mcf`; return the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as err:
+        print(f'mcf {args.command}: error: {err}', file=sys.stderr)
+        return EXIT_USER_ERROR
+    except NotImplementedYetError as err:
+        print(err, file=sys.stderr)
+        return EXIT_NOT_IMPLEMENTED
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

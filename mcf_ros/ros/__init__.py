@@ -1,0 +1,1 @@
+"""The ROS shell: everything that imports rclpy."""

@@ -1,0 +1,57 @@
+"""Process scaffolding shared by every mcf process that joins the ROS graph."""
+
+import importlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import rclpy
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from mcf_ros import ros_env
+from mcf_ros.errors import UserError
+
+
+@contextmanager
+def ros_node(name: str) -> Iterator[Node]:
+    """Initialise rclpy in the mcf environment, yield one node, and tear both down on exit.
+
+    rclpy's own signal handlers stay off: `stop_event` decides how SIGINT/SIGTERM end the
+    process, so that players and recorders can finish writing first.
+    """
+    os.environ.update(ros_env.user_defaults(os.environ))
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = Node(name, context=context)
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+def stop_event() -> threading.Event:
+    """Return an event that SIGINT and SIGTERM set, for loops that must stop cleanly."""
+    event = threading.Event()
+
+    def request_stop(signum, _frame):
+        event.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return event
+
+
+def message_class(msgtype: str) -> type:
+    """Return the rclpy class of a type name such as 'sensor_msgs/msg/Image'."""
+    package, _, name = msgtype.rpartition('/msg/')
+    try:
+        return getattr(importlib.import_module(f'{package}.msg'), name)
+    except (ImportError, AttributeError, ValueError):
+        raise UserError(
+            f'message type {msgtype} is not installed for rclpy '
+            f'(source a ROS distro or pip install ros-{package.replace("_", "-")})'
+        ) from None

@@ -1,0 +1,52 @@
+"""mcf_ros: ament_python package that is also pip-installable on a machine without a ROS distro."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'mcf_ros'
+
+# PyPI wheels of ROS 2 Kilted, for machines without a ROS distro. rmw_fastrtps_cpp must be
+# named explicitly: without it rclpy finds no middleware and fails to import.
+ROS_WHEELS = [
+    'ros-rclpy',
+    'ros-rmw-fastrtps-cpp',
+    'ros-sensor-msgs',
+    'ros-std-msgs',
+    'ros-diagnostic-msgs',
+    'ros-visualization-msgs',
+    'ros-rosgraph-msgs',
+]
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    description='Robot-cell monitor: multimodal concept fusion over camera and joint states',
+    license='Apache-2.0',
+    python_requires='>=3.11',
+    packages=find_packages(exclude=['test']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'share/{PACKAGE}', ['package.xml']),
+        (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
+        (f'share/{PACKAGE}/config', glob('config/*.xml') + glob('config/*.yaml')),
+        (f'share/{PACKAGE}/models', glob('models/*.mcf')),
+    ],
+    install_requires=[
+        'numpy>=1.26',
+        # Pin torch==2.13.0 in the same pip command on the CPU-only dev/CI machines: unpinned, pip takes a CUDA build.
+        'torch>=2.3',
+        'rosbags>=0.10,<0.12',
+        'rosbags-image[opencv-headless]>=0.10,<0.11',
+    ],
+    extras_require={
+        'wheels': ROS_WHEELS,
+        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'ruff==0.17.6', 'hypothesis>=6.100'],
+    },
+    zip_safe=True,
+    entry_points={
+        'console_scripts': [
+            'mcf = mcf_ros.cli:main',
+        ],
+    },
+)

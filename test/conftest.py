@@ -1,0 +1,41 @@
+"""Confine every test to this host: loopback discovery, a private ROS domain, a temp log dir.
+
+The variables are set once, before any test imports rclpy, and are inherited by the mcf
+processes the tests start. Fast DDS shared memory left by killed processes is removed at the
+start and the end of the session.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mcf_ros import ros_env
+
+# Each pytest-xdist worker gets its own domain; serial runs use the first.
+FIRST_TEST_DOMAIN = 60
+
+
+def test_domain_id() -> int:
+    """Return this test process's ROS domain: one per xdist worker, all within 0-101."""
+    worker = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
+    return FIRST_TEST_DOMAIN + int(worker.removeprefix('gw')) % (ros_env.MAX_DOMAIN_ID - FIRST_TEST_DOMAIN + 1)
+
+
+test_domain_id.__test__ = False
+
+
+def pytest_configure(config):
+    log_dir = tempfile.mkdtemp(prefix='mcf_test_ros_log_')
+    os.environ.update(ros_env.isolated(test_domain_id(), log_dir))
+
+
+@pytest.fixture(scope='session', autouse=True)
+def clean_shared_memory():
+    ros_env.remove_orphaned_shm_segments()
+    yield
+    ros_env.remove_orphaned_shm_segments()
