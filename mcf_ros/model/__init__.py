@@ -1,0 +1,1 @@
+"""The pure model layer: the MCF autoencoder, training with failure injection, calibration, artifacts."""

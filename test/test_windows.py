@@ -1,0 +1,103 @@
+"""The window builder: resampling, joint order, rejects, gaps and time jumps."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcf_ros.data.windows import RejectedInputError, WindowBuilder, WindowSpec
+
+NAMES = ('a', 'b', 'c')
+SPEC = WindowSpec(joint_names=NAMES, image_size=16)
+FRAME = np.zeros((24, 32, 3), np.uint8)
+
+
+def feed_sine(builder, start_s, end_s, rate_hz=500.0, names=NAMES):
+    for t in np.arange(start_s, end_s, 1.0 / rate_hz):
+        position = [np.sin(2 * np.pi * 0.7 * t + k) for k in range(len(names))]
+        builder.add_joint_state(t, names, position, np.cos(position), np.full(len(names), 2.0))
+
+
+def test_joints_are_resampled_onto_the_grid_exactly_for_a_smooth_signal():
+    builder = WindowBuilder(SPEC)
+    feed_sine(builder, 0.0, 2.0)
+    window = builder.add_frame(1.9, FRAME)
+    grid = 1.9 - SPEC.length_s + np.arange(1, SPEC.grid_points + 1) / SPEC.grid_hz
+    expected = np.stack([np.sin(2 * np.pi * 0.7 * grid + k) for k in range(3)], axis=1)
+    assert window.joints.shape == (SPEC.grid_points, 9)
+    assert np.abs(window.joints[:, :3] - expected).max() < 1e-4
+    assert np.allclose(window.joints[:, 6:], 2.0)
+    assert window.joint_coverage == 1.0
+
+
+def test_joint_names_in_another_order_are_mapped_to_the_spec_order():
+    ordered, shuffled = WindowBuilder(SPEC), WindowBuilder(SPEC)
+    for t in np.arange(0.0, 1.5, 0.002):
+        values = np.array([1.0, 2.0, 3.0]) * t
+        ordered.add_joint_state(t, NAMES, values, values, values)
+        shuffled.add_joint_state(t, ('c', 'a', 'b'), values[[2, 0, 1]], values[[2, 0, 1]], values[[2, 0, 1]])
+    assert np.array_equal(ordered.add_frame(1.4, FRAME).joints, shuffled.add_frame(1.4, FRAME).joints)
+
+
+@pytest.mark.parametrize(
+    ('names', 'values', 'reason'),
+    [
+        (('a', 'b'), [[0, 0]] * 3, 'joint_names'),
+        (('a', 'b', 'x'), [[0, 0, 0]] * 3, 'joint_names'),
+        (('a', 'a', 'b', 'c'), [[0, 0, 0, 0]] * 3, 'joint_names'),
+        (NAMES, [[0, 0, 0], [0, 0], [0, 0, 0]], 'joint_lengths'),
+        (NAMES, [[0, np.nan, 0], [0, 0, 0], [0, 0, 0]], 'joint_not_finite'),
+        (NAMES, [[0, np.inf, 0], [0, 0, 0], [0, 0, 0]], 'joint_not_finite'),
+    ],
+)
+def test_unusable_joint_states_are_rejected_with_a_reason(names, values, reason):
+    with pytest.raises(RejectedInputError) as rejected:
+        WindowBuilder(SPEC).add_joint_state(0.0, names, *values)
+    assert rejected.value.reason == reason
+
+
+def test_a_joint_gap_longer_than_half_the_window_leaves_the_joints_missing():
+    builder = WindowBuilder(SPEC)
+    feed_sine(builder, 0.0, 1.0)
+    window = builder.add_frame(1.7, FRAME)
+    assert window.joints is None
+    assert window.joint_coverage < 0.5
+
+
+def test_a_stamp_going_back_in_time_clears_the_buffers():
+    builder = WindowBuilder(SPEC)
+    feed_sine(builder, 100.0, 102.0)
+    builder.add_frame(101.9, FRAME)
+    feed_sine(builder, 0.0, 0.3)
+    window = builder.add_frame(0.29, FRAME)
+    assert builder.resets == 1
+    assert window.joint_coverage < 0.5, 'old data leaked into the new window'
+
+
+def test_frame_gap_and_image_resize_and_mono_frames():
+    builder = WindowBuilder(SPEC)
+    builder.add_frame(1.0, FRAME)
+    window = builder.add_frame(1.1, np.zeros((24, 32), np.uint8))
+    assert window.frame_gap_s == pytest.approx(0.1)
+    assert window.image.shape == (16, 16, 3) and window.image.dtype == np.uint8
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False)),
+        max_size=80,
+    )
+)
+def test_any_stamp_sequence_gives_valid_windows_or_named_rejects(events):
+    builder = WindowBuilder(SPEC)
+    for is_frame, stamp in events:
+        try:
+            if is_frame:
+                window = builder.add_frame(stamp, FRAME)
+                assert 0.0 <= window.joint_coverage <= 1.0
+                assert window.joints is None or np.all(np.isfinite(window.joints))
+            else:
+                builder.add_joint_state(stamp, NAMES, [0.0] * 3, [0.0] * 3, [0.0] * 3)
+        except RejectedInputError as rejected:
+            assert rejected.reason == 'joint_stamp_repeated'
