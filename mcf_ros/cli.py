@@ -44,6 +44,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """Parse an integer > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'must be positive, got {text}')
+    return value
+
+
 def non_negative_float(text: str) -> float:
     """Parse a float >= 0."""
     value = number(text)
@@ -149,6 +160,64 @@ def run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_train(args: argparse.Namespace) -> int:
+    """Train and calibrate on normal bags, write the artifact and print the calibration report."""
+    from mcf_ros.model.training import TrainConfig
+    from mcf_ros.model.workflow import train_from_bags
+
+    line = ProgressLine('train')
+    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+
+    def progress(epoch: int, train_loss: float, holdout_loss: float) -> None:
+        line.update(f'epoch {epoch}/{args.epochs}  loss {train_loss:.4f}  held-out {holdout_loss:.4f}')
+
+    header = train_from_bags(
+        args.bag, args.out, args.camera_topic, args.joint_topic, config, args.device, args.image_size,
+        args.false_alarms_per_hour, log=lambda text: print(text, file=sys.stderr), progress=progress,
+        resume=args.resume,
+    )  # fmt: skip
+    training, calibration = header['training'], header['calibration']
+    line.finish(f'{training["epochs"]} epochs in {training["seconds"]:.0f} s')
+    print(f'model {header["weights_sha256"][:12]} -> {args.out}')
+    print(f'  trained on {training["windows"]} windows, calibrated on {training["holdout_windows"]} held-out windows')
+    target = calibration['target_false_alarms_per_hour']
+    print(f'  threshold {calibration["threshold"]:.2f} (robust z) for <= {target:g} false alarm/h, '
+          f'flag after {calibration["persistence"]} consecutive windows')  # fmt: skip
+    for channel, median in calibration['median'].items():
+        print(f'  {channel:18} normal median {median:.4g}  scale {calibration["scale"][channel]:.3g}')
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Score a bag offline and write the report."""
+    if args.baselines:
+        raise NotImplementedYetError('mcf eval --baselines: not implemented yet')
+    import time
+
+    from mcf_ros.data.labels import read_labels
+    from mcf_ros.model.report import write_report
+    from mcf_ros.model.workflow import evaluate_bag
+
+    started = time.monotonic()
+    scored, metrics, windows, detector = evaluate_bag(args.model, args.bag, args.device)
+    seconds = time.monotonic() - started
+    metrics['eval_windows_per_s'] = len(windows) / seconds
+    metrics['eval_speed_vs_real_time'] = metrics['eval_windows_per_s'] / detector.spec.camera_hz
+    paths = write_report(args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s)
+
+    def show(value, fmt='{:.3f}'):
+        return '-' if value is None else fmt.format(value)
+
+    print(f'{metrics["n_windows"]} windows in {seconds:.1f} s ({metrics["eval_speed_vs_real_time"]:.0f}x real time)')
+    print(f'AUROC {show(metrics["auroc"])}  AUPR {show(metrics["aupr"])}  F1 {show(metrics["f1"])}  '
+          f'false alarms/h {show(metrics["false_alarms_per_hour"], "{:.2f}")}  '
+          f'delay {show(metrics["detection_delay_s_median"], "{:.2f} s")}  '
+          f'blame {show(metrics["blame_accuracy"], "{:.0%}")}')  # fmt: skip
+    for path in paths:
+        print(f'  {path}')
+    return 0
+
+
 def not_implemented(args: argparse.Namespace) -> int:
     """Refuse a subcommand whose issue has not landed yet."""
     raise NotImplementedYetError(f'mcf {args.command}: not implemented yet')
@@ -179,16 +248,27 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser('train', help='train and calibrate a model on bags of normal operation')
     train.add_argument('--bag', action='append', required=True, help='normal bag directory (repeatable)')
     train.add_argument('--out', required=True, help='model artifact to write')
-    train.add_argument('--epochs', type=int, help='training epochs')
-    train.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
-    train.set_defaults(run=not_implemented)
+    train.add_argument('--epochs', type=positive_int, default=25, help='training epochs (default 25)')
+    train.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='auto picks cuda when present')
+    train.add_argument('--seed', type=int, default=0, help='seed for initialisation and failure injection')
+    train.add_argument('--camera-topic', default='/camera/image_raw')
+    train.add_argument('--joint-topic', default='/joint_states')
+    train.add_argument(
+        '--image-size', type=positive_int, default=64, help='model input side in pixels (multiple of 16)'
+    )
+    train.add_argument(
+        '--false-alarms-per-hour', type=positive_float, default=1.0, help='calibration target (default 1)'
+    )
+    train.add_argument('--resume', action='store_true', help="continue an interrupted run from OUT's .ckpt")
+    train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser('eval', help='score a bag offline and write metrics, scores.csv and plots')
     evaluate.add_argument('--model', required=True, help='model artifact')
     evaluate.add_argument('--bag', required=True, help='bag directory, with faults.csv for labels')
     evaluate.add_argument('--report', required=True, help='report directory to write')
     evaluate.add_argument('--baselines', action='store_true', help='also train and score the baselines')
-    evaluate.set_defaults(run=not_implemented)
+    evaluate.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
+    evaluate.set_defaults(run=run_eval)
 
     replay = commands.add_parser('replay', help='publish a bag over DDS on its recorded timing, with /clock')
     replay.add_argument('bag', help='rosbag2 directory (MCAP or sqlite3)')

@@ -26,6 +26,7 @@ def write_camera_joint_bag(
     width: int = 640,
     height: int = 480,
     seed: int = 0,
+    joint_names: list[str] = UR_JOINTS,
 ) -> Path:
     """Write a bag with rgb8 images and 6-joint JointStates; every payload differs, stamps on the header clock."""
     store = typestore()
@@ -58,10 +59,10 @@ def write_camera_joint_bag(
                 )
                 writer.write('/camera/image_raw', stamp_ns, store.serialize_cdr(message, image_cls.__msgtype__))
             else:
-                values = rng.normal(size=(3, len(UR_JOINTS)))
+                values = rng.normal(size=(3, len(joint_names)))
                 message = joint_cls(
                     header=header(stamp_ns, ''),
-                    name=UR_JOINTS,
+                    name=joint_names,
                     position=values[0],
                     velocity=values[1],
                     effort=values[2],

@@ -12,8 +12,7 @@ from mcf_ros.faults.catalogue import CATALOGUE
 
 SUBCOMMANDS = ['sim', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
 NOT_YET = {
-    'train': ['--bag', 'b', '--out', 'm'],
-    'eval': ['--model', 'm', '--bag', 'b', '--report', 'r'],
+    'eval': ['--model', 'm', '--bag', 'b', '--report', 'r', '--baselines'],
     'demo': [],
     'bench': [],
 }

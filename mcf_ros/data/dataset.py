@@ -27,6 +27,12 @@ def _check_topics(bag: BagReader, camera_topic: str, joint_topic: str) -> None:
             raise UserError(f'{bag.path} has no {msgtype} topic {topic} (it has: {", ".join(sorted(bag.topics))})')
 
 
+def stream_rate(stamps: list[float]) -> float:
+    """Return a stream's rate in Hz: the mean period, ignoring gaps longer than 1.5 median periods."""
+    periods = np.diff(stamps)
+    return 1.0 / float(periods[periods <= 1.5 * np.median(periods)].mean())
+
+
 def infer_spec(bag_dir: str | Path, camera_topic: str, joint_topic: str, image_size: int = 64) -> WindowSpec:
     """Read the cell's joints, image encoding and stream rates from the start of a bag."""
     joint_stamps, frame_stamps, names = [], [], None
@@ -45,8 +51,7 @@ def infer_spec(bag_dir: str | Path, camera_topic: str, joint_topic: str, image_s
                 break
     if not names or len(frame_stamps) < 2:
         raise UserError(f'{bag_dir}: too few joint states or frames to learn the cell from')
-    joint_hz = 1.0 / float(np.median(np.diff(joint_stamps)))
-    camera_hz = 1.0 / float(np.median(np.diff(frame_stamps)))
+    joint_hz, camera_hz = stream_rate(joint_stamps), stream_rate(frame_stamps)
     spec = WindowSpec(joint_names=names, image_size=image_size, camera_hz=camera_hz, joint_hz=joint_hz)
     return replace(spec, max_joint_gap_s=max(spec.max_joint_gap_s, 2.5 / joint_hz))
 
@@ -60,7 +65,7 @@ def frame_rgb(message) -> np.ndarray:
 def bag_windows(
     bag_dir: str | Path, spec: WindowSpec, camera_topic: str, joint_topic: str, frame_stride: int = 1
 ) -> Iterator[Window]:
-    """Yield every `frame_stride`-th window of a bag, with the fault labels it overlaps."""
+    """Yield every `frame_stride`-th window of a bag (after the warm-up), with the fault labels it overlaps."""
     labels = read_labels(bag_dir)
     builder = WindowBuilder(spec)
     with BagReader(bag_dir) as bag:
@@ -79,6 +84,6 @@ def bag_windows(
             except RejectedInputError:
                 continue
             frames += 1
-            if frames % frame_stride == 0:
+            if not window.warming_up and frames % frame_stride == 0:
                 window.labels = [label for label in labels if label.covers(stamp_s - spec.length_s, stamp_s)]
                 yield window

@@ -67,6 +67,7 @@ class Window:
     joints: np.ndarray | None
     frame_gap_s: float
     joint_coverage: float
+    warming_up: bool = False
     labels: list = field(default_factory=list)
 
 
@@ -74,7 +75,8 @@ class WindowBuilder:
     """Incremental window builder: feed joint states and frames in stamp order; each frame closes a window.
 
     A stamp that goes back in time (a bag loop, a sim-time reset) clears the buffers, so old and new
-    data never mix.
+    data never mix. Until a full window of joints has been seen since the start or a reset, windows
+    are marked `warming_up`: they are not evidence of anything.
     """
 
     def __init__(self, spec: WindowSpec):
@@ -83,6 +85,7 @@ class WindowBuilder:
         self._stamps: deque[float] = deque()
         self._samples: deque[np.ndarray] = deque()
         self._last_frame_s: float | None = None
+        self._first_joint_s: float | None = None
         self.resets = 0
 
     def add_joint_state(
@@ -107,6 +110,8 @@ class WindowBuilder:
             raise RejectedInputError('joint_stamp_repeated', f'stamp {stamp_s:.6f} s is not after the previous one')
         self._stamps.append(stamp_s)
         self._samples.append(values.reshape(-1))
+        if self._first_joint_s is None:
+            self._first_joint_s = stamp_s
         horizon = stamp_s - self.spec.length_s - 1.0
         while self._stamps and self._stamps[0] < horizon:
             self._stamps.popleft()
@@ -124,7 +129,8 @@ class WindowBuilder:
         gap = stamp_s - self._last_frame_s if self._last_frame_s is not None else 1.0 / self.spec.camera_hz
         self._last_frame_s = stamp_s
         joints, coverage = self._resample(stamp_s)
-        return Window(stamp_s, image, joints, gap, coverage)
+        warming_up = self._first_joint_s is None or stamp_s - self._first_joint_s < self.spec.length_s
+        return Window(stamp_s, image, joints, gap, coverage, warming_up)
 
     def _check_time(self, stamp_s: float) -> None:
         latest = max(self._stamps[-1] if self._stamps else -np.inf, self._last_frame_s or -np.inf)
@@ -132,6 +138,7 @@ class WindowBuilder:
             self._stamps.clear()
             self._samples.clear()
             self._last_frame_s = None
+            self._first_joint_s = None
             self.resets += 1
 
     def _resample(self, end_s: float) -> tuple[np.ndarray | None, float]:

@@ -1,0 +1,83 @@
+"""The model artifact: one `.mcf` file with a JSON header and weights that load without pickle.
+
+Layout: the 8-byte magic `MCFMODEL`, the header length (4 bytes, big-endian), the UTF-8 JSON
+header, then the state dict as written by `torch.save` (read back with `weights_only=True`, which
+refuses anything but tensors and plain containers). The header records the SHA-256 of the weight
+bytes, so truncation and corruption are caught before any weight is used.
+"""
+
+import hashlib
+import io
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mcf_ros.errors import UserError
+
+MAGIC = b'MCFMODEL'
+FORMAT_VERSION = 1
+
+
+class ArtifactError(UserError):
+    """The artifact is missing, corrupt, truncated, of another format version, or does not fit the data."""
+
+
+@dataclass
+class Artifact:
+    """A loaded model: its header (config, spec, normalisation, calibration, provenance) and weights."""
+
+    header: dict
+    state_dict: dict
+
+    @property
+    def model_id(self) -> str:
+        """Return a short id: the first 12 hex digits of the weights' SHA-256."""
+        return self.header['weights_sha256'][:12]
+
+
+def save_artifact(path: str | Path, header: dict, state_dict: dict) -> Artifact:
+    """Write the artifact; the format version and weight hash are added to the header."""
+    buffer = io.BytesIO()
+    torch.save({name: tensor.detach().cpu() for name, tensor in state_dict.items()}, buffer)
+    weights = buffer.getvalue()
+    header = {**header, 'format_version': FORMAT_VERSION, 'weights_sha256': hashlib.sha256(weights).hexdigest()}
+    encoded = json.dumps(header, indent=1).encode()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(MAGIC + struct.pack('>I', len(encoded)) + encoded + weights)
+    return Artifact(header, state_dict)
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    """Read and verify an artifact; raise ArtifactError naming the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f'model not found: {path}')
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        raise ArtifactError(f'{path} is not an mcf model artifact (bad magic bytes)')
+    if len(data) < len(MAGIC) + 4:
+        raise ArtifactError(f'{path} is truncated (no header)')
+    (length,) = struct.unpack('>I', data[len(MAGIC) : len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    if start + length > len(data):
+        raise ArtifactError(f'{path} is truncated (header cut short)')
+    try:
+        header = json.loads(data[start : start + length])
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ArtifactError(f'{path} has a corrupt header: {err}') from None
+    if header.get('format_version') != FORMAT_VERSION:
+        raise ArtifactError(
+            f'{path} is artifact format {header.get("format_version")}; this mcf reads format {FORMAT_VERSION}'
+        )
+    weights = data[start + length :]
+    if hashlib.sha256(weights).hexdigest() != header.get('weights_sha256'):
+        raise ArtifactError(f'{path} is truncated or corrupt (weights do not match their checksum)')
+    try:
+        state_dict = torch.load(io.BytesIO(weights), weights_only=True, map_location='cpu')
+    except Exception as err:
+        raise ArtifactError(f'{path} has unloadable weights: {err}') from None
+    return Artifact(header, state_dict)

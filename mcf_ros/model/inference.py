@@ -1,0 +1,129 @@
+"""A loaded artifact, ready to score windows on the CPU or a GPU."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mcf_ros.data.windows import Window, WindowSpec
+from mcf_ros.model.artifact import Artifact, ArtifactError
+from mcf_ros.model.mcf import CAMERA, KINEMATICS, MCFAutoencoder, ModelConfig
+from mcf_ros.model.scoring import (
+    Calibration,
+    attention_shift,
+    blame,
+    combine,
+    evidence_z,
+    flags,
+    span_evidence,
+)
+
+BATCH = 256
+
+
+def pick_device(requested: str) -> torch.device:
+    """Return the torch device for 'auto' (CUDA when present), 'cpu' or 'cuda'."""
+    if requested == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if requested == 'cuda' and not torch.cuda.is_available():
+        raise ArtifactError('--device cuda was asked for, but torch sees no CUDA device')
+    return torch.device(requested)
+
+
+@dataclass
+class Normalisation:
+    """Per-feature mean and standard deviation of the joint grid, in the spec's channel-major order."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        return {'mean': self.mean.tolist(), 'std': self.std.tolist()}
+
+
+def window_tensors(windows: list[Window], spec: WindowSpec, normalisation: Normalisation):
+    """Stack windows into model inputs: images (N, 3, S, S) in [0, 1], normalised joints (N, T, F), mask (N, 2)."""
+    size, steps, features = spec.image_size, spec.grid_points, spec.joint_features
+    images = np.zeros((len(windows), size, size, 3), np.uint8)
+    joints = np.zeros((len(windows), steps, features), np.float32)
+    mask = np.zeros((len(windows), 2), bool)
+    for index, window in enumerate(windows):
+        if window.image is not None:
+            images[index], mask[index, CAMERA] = window.image, True
+        if window.joints is not None:
+            joints[index], mask[index, KINEMATICS] = (window.joints - normalisation.mean) / normalisation.std, True
+    return (
+        torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0),
+        torch.from_numpy(joints),
+        torch.from_numpy(mask),
+    )
+
+
+class Detector:
+    """Scores windows with a trained MCF model and its calibration."""
+
+    def __init__(self, artifact: Artifact, device: str = 'auto'):
+        header = artifact.header
+        self.artifact = artifact
+        self.spec = WindowSpec.from_dict(header['window'])
+        self.normalisation = Normalisation(
+            np.array(header['normalisation']['mean'], np.float32), np.array(header['normalisation']['std'], np.float32)
+        )
+        self.calibration = Calibration(**header['calibration']) if header.get('calibration') else None
+        self.device = pick_device(device)
+        self.model = MCFAutoencoder(ModelConfig(**header['model']))
+        try:
+            self.model.load_state_dict(artifact.state_dict)
+        except RuntimeError as err:
+            raise ArtifactError(f'weights do not fit the model config in the header: {err}') from None
+        self.model.to(self.device).eval()
+
+    def check_joint_names(self, names) -> None:
+        """Refuse data whose joints are not the ones the model was trained on."""
+        if set(names) != set(self.spec.joint_names):
+            raise ArtifactError(f'model expects joints {list(self.spec.joint_names)}, the data has {list(names)}')
+
+    @torch.inference_mode()
+    def evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
+        parts = []
+        for start in range(0, len(windows), BATCH):
+            image, joints, mask = (
+                t.to(self.device) for t in window_tensors(windows[start : start + BATCH], self.spec, self.normalisation)
+            )
+            out = self.model(image, joints, mask)
+            camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
+            kinematics_error = ((out['joints'] - joints) ** 2).mean(dim=(1, 2))
+            parts.append({
+                'attention': out['attention'].cpu().numpy(),
+                'camera_error': torch.where(mask[:, CAMERA], camera_error, torch.nan).cpu().numpy(),
+                'kinematics_error': torch.where(mask[:, KINEMATICS], kinematics_error, torch.nan).cpu().numpy(),
+            })  # fmt: skip
+        evidence = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        evidence['frame_gap'] = np.array([w.frame_gap_s for w in windows])
+        evidence['joint_gap'] = np.array([1.0 - w.joint_coverage for w in windows])
+        return evidence
+
+    def score(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        """Score a time-ordered sequence of windows: evidence, scores, the flag and the blame per window."""
+        if self.calibration is None:
+            raise ArtifactError('the artifact has no calibration; it was not written by a finished `mcf train`')
+        evidence = self.evidence(windows)
+        evidence['attention_shift'] = attention_shift(evidence['attention'], self.calibration.attention_mean)
+        end_s = np.array([w.end_s for w in windows])
+        z = evidence_z(evidence, self.calibration.median, self.calibration.scale)
+        combined = combine(span_evidence(z, end_s, self.spec.length_s))
+        threshold = self.calibration.threshold
+        raised = flags(combined['anomaly'], threshold, self.calibration.persistence)
+        return {
+            **evidence,
+            'end_s': end_s,
+            'concept_score': evidence['attention'].mean(1),
+            'camera_evidence': combined['camera'],
+            'kinematics_evidence': combined['kinematics'],
+            'anomaly_score': combined['anomaly'],
+            'threshold': np.full(len(windows), threshold),
+            'is_anomaly': raised,
+            'blame': np.where(raised, blame(combined['camera'], combined['kinematics'], threshold), 'none'),
+        }

@@ -1,0 +1,194 @@
+"""Training with failure injection, then calibration on held-out normal windows.
+
+Each training input is corrupted with some probability by the sensor-fault library (a random
+modality, fault and strength), or has one modality dropped; the loss asks for the clean input
+of both modalities back. The model thus learns to rebuild each sensor from the fused concept
+even when one sensor lies or is missing, and at run time the residual of the observed input
+against that rebuild is the evidence against the sensor.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mcf_ros.data.windows import Window, WindowSpec
+from mcf_ros.errors import UserError
+from mcf_ros.faults.camera import CAMERA_CORRUPTIONS
+from mcf_ros.faults.kinematics import JOINT_CORRUPTIONS
+from mcf_ros.model.inference import Normalisation, window_tensors
+from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
+
+# Corruptions that act on one window; frozen and delayed frames are stood in for by a stale frame
+# (another window's image), lost frames and joint gaps by dropping the modality.
+TRAIN_CAMERA_FAULTS = ['camera_black', 'camera_noise', 'camera_blur', 'camera_occlusion', 'camera_color', 'camera_dust']
+TRAIN_JOINT_FAULTS = ['joint_frozen', 'joint_offset', 'joint_drift', 'joint_noise', 'joint_spikes']
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and failure-injection settings."""
+
+    epochs: int = 25
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    corrupt_probability: float = 0.5
+    drop_probability: float = 0.15
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    """The trained model and its learning curves (mean loss per epoch)."""
+
+    model: MCFAutoencoder
+    train_loss: list[float] = field(default_factory=list)
+    holdout_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def fit_normalisation(windows: list[Window]) -> Normalisation:
+    """Return per-feature mean and standard deviation of the joint grids."""
+    stacked = np.concatenate([w.joints for w in windows if w.joints is not None])
+    return Normalisation(stacked.mean(0).astype(np.float32), np.maximum(stacked.std(0), 1e-3).astype(np.float32))
+
+
+def corrupt_window(
+    window: Window, others: list[Window], spec: WindowSpec, config: TrainConfig, rng: np.random.Generator
+) -> tuple:
+    """Return (image, joints, camera_present, joints_present) for one training input."""
+    image, joints = window.image, window.joints
+    camera_present, joints_present = image is not None, joints is not None
+    draw = rng.random()
+    if draw < config.drop_probability:
+        if rng.random() < 0.5:
+            camera_present = False
+        else:
+            joints_present = False
+    elif draw < config.drop_probability + config.corrupt_probability:
+        strength = rng.uniform(0.3, 1.0)
+        if rng.random() < 0.5 and image is not None:
+            choice = rng.integers(len(TRAIN_CAMERA_FAULTS) + 1)
+            if choice == len(TRAIN_CAMERA_FAULTS):
+                image = others[rng.integers(len(others))].image
+            else:
+                image = CAMERA_CORRUPTIONS[TRAIN_CAMERA_FAULTS[choice]](rng, strength)(image)
+        elif joints is not None:
+            corrupt = JOINT_CORRUPTIONS[TRAIN_JOINT_FAULTS[rng.integers(len(TRAIN_JOINT_FAULTS))]](
+                rng, strength, len(spec.joint_names)
+            )
+            channels = joints.reshape(len(joints), 3, -1)
+            times = np.arange(len(joints)) / spec.grid_hz
+            joints = np.stack([np.concatenate(corrupt(t, *row)) for t, row in zip(times, channels, strict=True)])
+    return image, joints, camera_present, joints_present
+
+
+def _loss(model, batch, targets) -> torch.Tensor:
+    out = model(*batch)
+    image_target, joint_target = targets
+    return torch.nn.functional.mse_loss(out['image'], image_target) + torch.nn.functional.mse_loss(
+        out['joints'], joint_target
+    )
+
+
+def train_model(
+    train: list[Window],
+    holdout: list[Window],
+    spec: WindowSpec,
+    normalisation: Normalisation,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    device: torch.device,
+    progress: Callable[[int, float, float], None] | None = None,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+) -> TrainResult:
+    """Train the MCF autoencoder on `train`, tracking the clean reconstruction loss on `holdout`.
+
+    After every epoch the full training state goes to `checkpoint`; with `resume`, training
+    continues from it, and the result equals that of an uninterrupted run with the same seed.
+    """
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = MCFAutoencoder(model_config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, config.learning_rate, total_steps=config.epochs * ((len(train) - 1) // config.batch_size + 1)
+    )
+    clean = [t.to(device) for t in window_tensors(train, spec, normalisation)]
+    held = [t.to(device) for t in window_tensors(holdout, spec, normalisation)]
+    result = TrainResult(model)
+    first_epoch = 0
+    if resume:
+        if checkpoint is None or not checkpoint.is_file():
+            raise UserError(f'no checkpoint to resume from: {checkpoint}')
+        state = torch.load(checkpoint, weights_only=True, map_location=device)
+        model.load_state_dict(state['model'])
+        optimizer.load_state_dict(state['optimizer'])
+        schedule.load_state_dict(state['schedule'])
+        rng.bit_generator.state = state['rng']
+        torch.set_rng_state(state['torch_rng'])
+        result.train_loss, result.holdout_loss, first_epoch = state['train_loss'], state['holdout_loss'], state['epoch']
+    started = time.monotonic()
+    for epoch in range(first_epoch, config.epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        losses = []
+        for start in range(0, len(order), config.batch_size):
+            indices = order[start : start + config.batch_size]
+            corrupted = [corrupt_window(train[i], train, spec, config, rng) for i in indices]
+            inputs = _corrupted_tensors(corrupted, train, indices, spec, normalisation, device)
+            loss = _loss(model, inputs, (clean[0][indices], clean[1][indices]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        result.train_loss.append(float(np.mean(losses)))
+        result.holdout_loss.append(_holdout_loss(model, held))
+        if checkpoint is not None:
+            torch.save(
+                {
+                    'model': model.state_dict(),
+                    'optimizer': optimizer.state_dict(),
+                    'schedule': schedule.state_dict(),
+                    'rng': rng.bit_generator.state,
+                    'torch_rng': torch.get_rng_state(),
+                    'train_loss': result.train_loss,
+                    'holdout_loss': result.holdout_loss,
+                    'epoch': epoch + 1,
+                },
+                checkpoint,
+            )
+        if progress:
+            progress(epoch + 1, result.train_loss[-1], result.holdout_loss[-1])
+    result.seconds = time.monotonic() - started
+    model.eval()
+    return result
+
+
+def _corrupted_tensors(corrupted, windows, indices, spec, normalisation, device):
+    staged = []
+    for (image, joints, camera_present, joints_present), index in zip(corrupted, indices, strict=True):
+        source = windows[index]
+        staged.append(
+            Window(source.end_s, image if camera_present else None, joints if joints_present else None, 0.0, 1.0)
+        )
+    return [t.to(device) for t in window_tensors(staged, spec, normalisation)]
+
+
+@torch.inference_mode()
+def _holdout_loss(model, held) -> float:
+    model.eval()
+    image, joints, mask = held
+    total, count = 0.0, 0
+    for start in range(0, len(image), 256):
+        part = slice(start, start + 256)
+        total += _loss(model, (image[part], joints[part], mask[part]), (image[part], joints[part])).item() * len(
+            image[part]
+        )
+        count += len(image[part])
+    return total / max(count, 1)

@@ -1,0 +1,137 @@
+"""`mcf train` and `mcf eval` end to end: bags in, an artifact or a report out."""
+
+import datetime
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from mcf_ros import __version__
+from mcf_ros.data.bags import BagReader
+from mcf_ros.data.dataset import bag_windows, infer_spec
+from mcf_ros.data.labels import read_labels
+from mcf_ros.data.windows import Window
+from mcf_ros.errors import UserError
+from mcf_ros.model.artifact import load_artifact, save_artifact
+from mcf_ros.model.evaluation import detection_metrics
+from mcf_ros.model.inference import Detector, pick_device
+from mcf_ros.model.mcf import ModelConfig
+from mcf_ros.model.report import loss_curve_png
+from mcf_ros.model.scoring import attention_shift, calibrate
+from mcf_ros.model.training import TrainConfig, fit_normalisation, train_model
+
+HOLDOUT_FRACTION = 0.2
+TRAIN_FRAME_STRIDE = 2
+
+
+def fingerprint(bags: list[str]) -> str:
+    """Return a SHA-256 over each bag's topics, message count and time span: which data trained the model."""
+    digest = hashlib.sha256()
+    for path in bags:
+        with BagReader(path) as bag:
+            digest.update(
+                json.dumps([sorted(bag.topics.items()), bag.message_count, bag.start_ns, bag.end_ns]).encode()
+            )
+    return digest.hexdigest()
+
+
+def train_from_bags(
+    bags: list[str],
+    out: str,
+    camera_topic: str,
+    joint_topic: str,
+    config: TrainConfig,
+    device: str = 'auto',
+    image_size: int = 64,
+    target_false_alarms_per_hour: float = 1.0,
+    log: Callable[[str], None] = print,
+    progress: Callable[[int, float, float], None] | None = None,
+    resume: bool = False,
+) -> dict:
+    """Train and calibrate on normal bags; write the artifact; return its header."""
+    spec = infer_spec(bags[0], camera_topic, joint_topic, image_size)
+    train, holdout = [], []
+    for path in bags:
+        if read_labels(path):
+            raise UserError(f'{path} has labelled faults; train on normal operation only')
+        other = infer_spec(path, camera_topic, joint_topic, image_size)
+        if set(other.joint_names) != set(spec.joint_names):
+            raise UserError(f'{path} has joints {list(other.joint_names)}, {bags[0]} has {list(spec.joint_names)}')
+        windows = [w for w in bag_windows(path, spec, camera_topic, joint_topic) if w.joints is not None]
+        split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
+        train += windows[:split:TRAIN_FRAME_STRIDE]
+        holdout += windows[split:]
+        log(f'{path}: {len(windows)} windows ({len(windows) / spec.camera_hz:.0f} s)')
+    if len(train) < 100 or len(holdout) < 100:
+        raise UserError(f'too little normal data: {len(train)} training and {len(holdout)} held-out windows')
+    normalisation = fit_normalisation(train)
+    model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features)
+    checkpoint = Path(out).with_suffix('.ckpt')
+    result = train_model(
+        train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume
+    )
+    loss_curve_png(Path(out).with_suffix('.loss.png'), result.train_loss, result.holdout_loss)
+    header = {
+        'package_version': __version__,
+        'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+        'model': model_config.to_dict(),
+        'window': spec.to_dict(),
+        'modalities': {
+            'camera': {'topic': camera_topic, 'encodings': ['rgb8', 'bgr8', 'mono8'], 'model_size': image_size},
+            'kinematics': {
+                'topic': joint_topic,
+                'joints': list(spec.joint_names),
+                'channels': ['position', 'velocity', 'effort'],
+            },
+        },
+        'normalisation': normalisation.to_dict(),
+        'training': {
+            'bags': [str(Path(b).resolve()) for b in bags],
+            'fingerprint': fingerprint(bags),
+            'windows': len(train),
+            'holdout_windows': len(holdout),
+            'epochs': config.epochs,
+            'seed': config.seed,
+            'seconds': round(result.seconds, 1),
+            'train_loss': result.train_loss,
+            'holdout_loss': result.holdout_loss,
+        },
+        'calibration': {},
+    }
+    artifact = save_artifact(out, header, result.model.state_dict())
+    detector = Detector(artifact, device)
+    evidence = detector.evidence(holdout)
+    attention_mean = evidence['attention'].mean(0)
+    evidence['attention_shift'] = attention_shift(evidence['attention'], attention_mean)
+    calibration = calibrate(
+        evidence,
+        attention_mean,
+        np.array([w.end_s for w in holdout]),
+        spec.length_s,
+        windows_per_hour=spec.camera_hz * 3600.0,
+        target_false_alarms_per_hour=target_false_alarms_per_hour,
+    )
+    header['calibration'] = calibration.to_dict()
+    saved = save_artifact(out, header, result.model.state_dict()).header
+    checkpoint.unlink()
+    return saved
+
+
+def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict, list[Window], Detector]:
+    """Score every window of a bag with a model; return (scored arrays, metrics, windows, detector)."""
+    detector = Detector(load_artifact(model), device)
+    topics = detector.artifact.header['modalities']
+    camera_topic, joint_topic = topics['camera']['topic'], topics['kinematics']['topic']
+    bag_spec = infer_spec(bag, camera_topic, joint_topic, detector.spec.image_size)
+    detector.check_joint_names(bag_spec.joint_names)
+    spec = replace(detector.spec, camera_hz=bag_spec.camera_hz)
+    windows = list(bag_windows(bag, spec, camera_topic, joint_topic))
+    if not windows:
+        raise UserError(f'{bag} gives no windows')
+    scored = detector.score(windows)
+    metrics = detection_metrics(scored, read_labels(bag), spec.length_s, spec.camera_hz)
+    metrics['model_id'] = detector.artifact.model_id
+    return scored, metrics, windows, detector

@@ -1,0 +1,82 @@
+"""`mcf train` and `mcf eval` end to end on a small simulated cell: the artifact and the report contracts."""
+
+import csv
+import json
+
+import pytest
+from mcf_process import run_mcf
+from synthetic_bags import write_camera_joint_bag
+
+from mcf_ros.model.artifact import load_artifact
+
+METRIC_KEYS = [
+    'auroc', 'aupr', 'f1', 'precision', 'recall', 'false_alarms_per_hour', 'detection_delay_s_median',
+    'blame_accuracy', 'per_kind', 'n_windows', 'duration_s',
+]  # fmt: skip
+
+
+@pytest.fixture(scope='module')
+def cell(tmp_path_factory):
+    root = tmp_path_factory.mktemp('cell')
+    small = ['--width', '32', '--height', '32']
+    runs = {
+        'normal': ['--seed', '1', '--duration', '30'],
+        'faults': ['--seed', '2', '--duration', '30', '--faults', 'camera_black,joint_offset'],
+    }
+    for name, args in runs.items():
+        result = run_mcf('sim', '--out', str(root / name), *small, *args, timeout=300)
+        assert result.returncode == 0, result.stderr
+    result = run_mcf(
+        'train', '--bag', str(root / 'normal'), '--out', str(root / 'model.mcf'), '--epochs', '2', '--image-size', '32'
+    )
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_train_writes_an_artifact_with_the_cell_and_its_calibration(cell):
+    header = load_artifact(cell / 'model.mcf').header
+    assert header['window']['joint_names'][0] == 'shoulder_pan_joint' and len(header['window']['joint_names']) == 6
+    assert header['window']['camera_hz'] == pytest.approx(30.0, rel=0.01)
+    assert header['window']['joint_hz'] == pytest.approx(500.0, rel=0.01)
+    assert header['calibration']['threshold'] > 0
+    assert header['calibration']['target_false_alarms_per_hour'] == 1.0
+    for key in ('package_version', 'created', 'normalisation', 'modalities', 'training'):
+        assert key in header, f'artifact header lacks {key}'
+    assert len(header['training']['fingerprint']) == 64
+
+
+def test_eval_writes_metrics_scores_and_plots(cell):
+    report = cell / 'report'
+    result = run_mcf('eval', '--model', str(cell / 'model.mcf'), '--bag', str(cell / 'faults'), '--report', str(report))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((report / 'metrics.json').read_text())
+    missing = [key for key in METRIC_KEYS if key not in metrics]
+    assert not missing, f'metrics.json lacks {missing}'
+    assert set(metrics['per_kind']) == {'camera_black', 'joint_offset'}
+    with (report / 'scores.csv').open() as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == [
+        'stamp_s', 'anomaly_score', 'concept_score', 'threshold', 'is_anomaly',
+        'camera_error', 'kinematics_error', 'blame',
+    ]  # fmt: skip
+    assert len(rows) - 1 == metrics['n_windows']
+    for png in ('timeline.png', 'roc.png', 'per_kind.png'):
+        assert (report / png).stat().st_size > 5000, f'{png} is missing or empty'
+
+
+def test_eval_refuses_a_bag_whose_joints_differ_from_the_model(cell, tmp_path):
+    other = write_camera_joint_bag(tmp_path / 'other', duration_s=2, width=32, height=32, joint_names=list('abcdef'))
+    result = run_mcf('eval', '--model', str(cell / 'model.mcf'), '--bag', str(other), '--report', str(tmp_path / 'r'))
+    assert result.returncode == 2 and 'model expects joints' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_train_refuses_a_bag_with_labelled_faults(cell, tmp_path):
+    result = run_mcf('train', '--bag', str(cell / 'faults'), '--out', str(tmp_path / 'm.mcf'), '--epochs', '1')
+    assert result.returncode == 2 and 'train on normal operation only' in result.stderr
+
+
+def test_eval_with_a_missing_model_is_a_one_line_error(cell, tmp_path):
+    result = run_mcf(
+        'eval', '--model', str(tmp_path / 'no.mcf'), '--bag', str(cell / 'faults'), '--report', str(tmp_path)
+    )
+    assert result.returncode == 2 and result.stderr.count('\n') == 1 and 'model not found' in result.stderr

@@ -1,0 +1,65 @@
+"""Training: deterministic for a seed, resumable from its checkpoint, and failure injection at work."""
+
+import numpy as np
+import pytest
+import torch
+
+from mcf_ros.data.windows import Window, WindowSpec
+from mcf_ros.model.mcf import ModelConfig
+from mcf_ros.model.training import TrainConfig, corrupt_window, fit_normalisation, train_model
+
+SPEC = WindowSpec(joint_names=tuple('abcdef'), image_size=16, grid_hz=10.0)
+MODEL = ModelConfig(image_size=16, grid_points=SPEC.grid_points, joint_features=SPEC.joint_features, latent_dim=8)
+
+
+def windows(count, seed):
+    rng = np.random.default_rng(seed)
+    return [
+        Window(k / 30, rng.integers(0, 256, (16, 16, 3), dtype=np.uint8),
+               rng.normal(size=(SPEC.grid_points, SPEC.joint_features)).astype(np.float32), 1 / 30, 1.0)
+        for k in range(count)
+    ]  # fmt: skip
+
+
+def train(config, checkpoint=None, resume=False, progress=None):
+    data, held = windows(96, 0), windows(32, 1)
+    return train_model(
+        data, held, SPEC, fit_normalisation(data), MODEL, config, torch.device('cpu'), progress, checkpoint, resume
+    )
+
+
+def weights(result):
+    return torch.cat([p.detach().flatten() for p in result.model.parameters()])
+
+
+def test_the_same_seed_trains_the_same_weights():
+    config = TrainConfig(epochs=2, batch_size=32, seed=3)
+    assert torch.equal(weights(train(config)), weights(train(config)))
+
+
+def test_an_interrupted_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_one(tmp_path):
+    config = TrainConfig(epochs=3, batch_size=32, seed=4)
+    checkpoint = tmp_path / 'run.ckpt'
+
+    def stop_after_first_epoch(epoch, *_):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, checkpoint, progress=stop_after_first_epoch)
+    resumed = train(config, checkpoint, resume=True)
+    uninterrupted = train(config)
+    assert len(resumed.train_loss) == 3
+    assert torch.allclose(weights(resumed), weights(uninterrupted))
+
+
+def test_failure_injection_corrupts_or_drops_about_the_configured_share_of_inputs():
+    data = windows(400, 2)
+    config = TrainConfig(corrupt_probability=0.5, drop_probability=0.15)
+    rng = np.random.default_rng(0)
+    altered = 0
+    for window in data:
+        image, joints, camera_present, joints_present = corrupt_window(window, data, SPEC, config, rng)
+        altered += not (np.array_equal(image, window.image) and np.array_equal(joints, window.joints)
+                        and camera_present and joints_present)  # fmt: skip
+    assert 0.55 <= altered / len(data) <= 0.75, f'{altered / len(data):.2f} of inputs altered, expected about 0.65'
