@@ -42,3 +42,22 @@ def test_detection_metrics_on_a_hand_made_sequence():
     assert metrics['blame_accuracy'] == 1.0
     assert metrics['per_kind']['camera_black']['detected'] == 1
     assert metrics['precision'] == pytest.approx(9 / 12)
+
+
+def test_summary_pools_false_alarms_over_all_normal_time():
+    from mcf_ros.model.summary import markdown, summary_row
+
+    normal = {'per_kind': {}, 'false_alarm_episodes': 1, 'normal_hours': 0.5, 'auroc': None, 'blame_accuracy': None}
+    faults = {
+        'per_kind': {'camera_black': {'detected': 1, 'episodes': 1, 'detection_delay_s_median': 0.1}},
+        'per_group_auroc': {'camera': 0.99},
+        'auroc': 0.97,
+        'false_alarm_episodes': 0,
+        'normal_hours': 0.5,
+        'blame_accuracy': 1.0,
+    }
+    row = summary_row([normal, faults])
+    assert row['false_alarms_per_hour'] == 1.0
+    assert row['auroc_camera'] == 0.99 and row['auroc_kinematics'] is None
+    assert row['detected'] == '1/1'
+    assert '| 0.990 | - |' in markdown({'m': row})

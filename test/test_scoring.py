@@ -24,6 +24,7 @@ def normal_evidence(rng, n):
     evidence = {channel: rng.gamma(4.0, 1.0, n) for channel in CHANNELS}
     evidence['frame_gap'] = np.full(n, 1 / 30)
     evidence['joint_gap'] = np.zeros(n)
+    evidence['joint_jerk'] = rng.gamma(4.0, 1e-4, n)
     return evidence
 
 
@@ -93,6 +94,20 @@ def test_persistent_score_is_the_minimum_over_the_trailing_windows():
 
 
 def test_blame_names_the_sensor_with_evidence_and_physical_when_both_have_it():
-    camera = np.array([9.0, 1.0, 9.0])
-    kinematics = np.array([1.0, 9.0, 9.0])
-    assert blame(camera, kinematics, threshold=5.0).tolist() == ['camera', 'kinematics', 'physical']
+    combined = {
+        'camera': np.array([9.0, 1.0, 9.0]),
+        'kinematics': np.array([1.0, 9.0, 9.0]),
+        'camera_health': np.zeros(3),
+        'kinematics_health': np.zeros(3),
+    }
+    assert blame(combined, threshold=5.0).tolist() == ['camera', 'kinematics', 'physical']
+
+
+def test_an_unhealthy_stream_is_blamed_alone_even_when_the_other_error_rises():
+    combined = {
+        'camera': np.array([9.0, 9.0]),
+        'kinematics': np.array([9.0, 9.0]),
+        'camera_health': np.array([0.0, 9.0]),
+        'kinematics_health': np.array([9.0, 0.0]),
+    }
+    assert blame(combined, threshold=5.0).tolist() == ['kinematics', 'camera']

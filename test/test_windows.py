@@ -74,6 +74,20 @@ def test_a_stamp_going_back_in_time_clears_the_buffers():
     assert window.joint_coverage < 0.5, 'old data leaked into the new window'
 
 
+def test_lost_joint_messages_and_jumps_show_in_the_stream_health():
+    steady, lossy = WindowBuilder(SPEC), WindowBuilder(SPEC)
+    for index, t in enumerate(np.arange(0.0, 1.5, 0.002)):
+        position = [0.1 * t, 0.0, 0.7 if index == 601 else 0.0]
+        steady.add_joint_state(t, NAMES, [0.1 * t, 0.0, 0.0], [0.1] * 3, [0.0] * 3)
+        if index % 2:
+            lossy.add_joint_state(t, NAMES, position, [0.1] * 3, [0.0] * 3)
+    clean, damaged = steady.add_frame(1.49, FRAME), lossy.add_frame(1.49, FRAME)
+    assert clean.joint_rate_ratio == pytest.approx(1.0, abs=0.01) and clean.joint_jerk < 1e-9
+    assert damaged.joint_rate_ratio == pytest.approx(0.5, abs=0.01)
+    assert damaged.joint_jerk == pytest.approx(1.4, abs=1e-6), 'a 0.7 rad spike gives a 1.4 rad second difference'
+    assert damaged.joint_coverage == 1.0, 'every other message lost still covers the grid'
+
+
 def test_frame_gap_and_image_resize_and_mono_frames():
     builder = WindowBuilder(SPEC)
     builder.add_frame(1.0, FRAME)

@@ -4,7 +4,9 @@ A window ends at a camera frame. It holds that frame, resized to the model's squ
 the last `length_s` seconds of joint position, velocity and effort resampled onto a fixed grid
 (linear interpolation), in the joint order of the spec. It also carries two stream-health
 measures: the time since the previous frame and the fraction of grid points with a joint sample
-nearby. Times are seconds on the header-stamp clock; images are uint8 RGB.
+nearby, the share of the expected joint messages that arrived, and the largest jump (second
+difference) of any joint position between raw samples. Times are seconds on the header-stamp
+clock; positions are radians; images are uint8 RGB.
 """
 
 from collections import deque
@@ -68,6 +70,8 @@ class Window:
     frame_gap_s: float
     joint_coverage: float
     warming_up: bool = False
+    joint_rate_ratio: float = 1.0
+    joint_jerk: float = 0.0
     labels: list = field(default_factory=list)
 
 
@@ -130,7 +134,19 @@ class WindowBuilder:
         self._last_frame_s = stamp_s
         joints, coverage = self._resample(stamp_s)
         warming_up = self._first_joint_s is None or stamp_s - self._first_joint_s < self.spec.length_s
-        return Window(stamp_s, image, joints, gap, coverage, warming_up)
+        rate_ratio, jerk = self._raw_health(stamp_s)
+        return Window(stamp_s, image, joints, gap, coverage, warming_up, rate_ratio, jerk)
+
+    def _raw_health(self, end_s: float) -> tuple[float, float]:
+        """Return (received / expected joint messages, largest |second difference| of a position) in the span."""
+        stamps = np.fromiter(self._stamps, dtype=np.float64, count=len(self._stamps))
+        inside = stamps > end_s - self.spec.length_s
+        ratio = min(1.0, inside.sum() / (self.spec.joint_hz * self.spec.length_s))
+        if inside.sum() < 3:
+            return ratio, 0.0
+        positions = np.stack([sample for sample, keep in zip(self._samples, inside, strict=True) if keep])
+        positions = positions[:, : len(self.spec.joint_names)]
+        return ratio, float(np.abs(np.diff(positions, n=2, axis=0)).max())
 
     def _check_time(self, stamp_s: float) -> None:
         latest = max(self._stamps[-1] if self._stamps else -np.inf, self._last_frame_s or -np.inf)

@@ -58,6 +58,8 @@ def detection_metrics(scored: dict, labels: list[FaultLabel], length_s: float, c
     normal_hours = (~positive).sum() / camera_hz / 3600.0
     false_starts = [i for i in _episodes(raised) if not positive[i]]
     metrics['false_alarms_per_hour'] = len(false_starts) / normal_hours if normal_hours > 0 else None
+    metrics['false_alarm_episodes'] = len(false_starts)
+    metrics['normal_hours'] = float(normal_hours)
     delays, blame_hits, per_kind = [], [], {}
     for label in labels:
         inside = np.flatnonzero((end_s >= label.start_s) & (end_s <= label.end_s))

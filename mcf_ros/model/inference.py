@@ -102,7 +102,8 @@ class Detector:
             })  # fmt: skip
         evidence = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         evidence['frame_gap'] = np.array([w.frame_gap_s for w in windows])
-        evidence['joint_gap'] = np.array([1.0 - w.joint_coverage for w in windows])
+        evidence['joint_gap'] = np.array([1.0 - min(w.joint_coverage, w.joint_rate_ratio) for w in windows])
+        evidence['joint_jerk'] = np.array([w.joint_jerk for w in windows])
         return evidence
 
     def score(self, windows: list[Window]) -> dict[str, np.ndarray]:
@@ -125,5 +126,5 @@ class Detector:
             'anomaly_score': combined['anomaly'],
             'threshold': np.full(len(windows), threshold),
             'is_anomaly': raised,
-            'blame': np.where(raised, blame(combined['camera'], combined['kinematics'], threshold), 'none'),
+            'blame': np.where(raised, blame(combined, threshold), 'none'),
         }

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 
 from mcf_ros.data.labels import FaultLabel
 from mcf_ros.model.evaluation import roc_curve, window_truth
@@ -53,28 +54,32 @@ def timeline_png(path: Path, scored: dict, labels: list[FaultLabel]) -> Path:
     """Concept score, anomaly score with threshold and flag, and the fault windows shaded and named."""
     t0 = scored['end_s'][0]
     t = scored['end_s'] - t0
-    figure, (concept, anomaly) = plt.subplots(2, 1, figsize=(14, 6), sharex=True, constrained_layout=True)
+    threshold = float(scored['threshold'][0])
+    figure, (concept, anomaly) = plt.subplots(2, 1, figsize=(14, 7), sharex=True, constrained_layout=True)
     concept.plot(t, scored['concept_score'], color='tab:blue', linewidth=0.8)
     concept.set_ylabel('concept score\nmean(a)')
     anomaly.plot(t, scored['anomaly_score'], color='black', linewidth=0.7, label='anomaly score')
-    anomaly.axhline(scored['threshold'][0], color='tab:red', linestyle='--', linewidth=1, label='threshold')
-    top = max(float(np.percentile(scored['anomaly_score'], 99.5)), scored['threshold'][0]) * 1.3
+    anomaly.axhline(threshold, color='tab:red', linestyle='--', linewidth=1, label=f'threshold ({threshold:.1f})')
+    top = max(float(np.max(scored['anomaly_score'])), threshold) * 2.0
     anomaly.fill_between(
-        t, 0, top, where=scored['is_anomaly'], color='tab:red', alpha=0.12, step='post', label='flag raised'
+        t, 0, top, where=scored['is_anomaly'], color='black', alpha=0.15, step='post', label='flag raised'
     )
+    anomaly.set_yscale('symlog', linthresh=max(threshold, 1.0))
     anomaly.set_ylim(min(0.0, float(np.min(scored['anomaly_score']))), top)
-    anomaly.set_ylabel('anomaly score\n(robust z)')
+    anomaly.set_ylabel('anomaly score (robust z,\nlinear up to the threshold)')
     anomaly.set_xlabel('time since the first window (s)')
     for axis in (concept, anomaly):
         for label in labels:
             axis.axvspan(label.start_s - t0, label.end_s - t0, color=MODALITY_COLORS[label.modality], alpha=0.18)
-    for index, label in enumerate(labels):
+    for label in labels:
         concept.text(
-            label.start_s - t0, 1.02 + 0.12 * (index % 2), label.kind, transform=concept.get_xaxis_transform(),
-            fontsize=7, color=MODALITY_COLORS[label.modality],
+            label.start_s - t0, 1.02, label.kind, transform=concept.get_xaxis_transform(), rotation=40,
+            fontsize=7, color=MODALITY_COLORS[label.modality], va='bottom', ha='left',
         )  # fmt: skip
-    anomaly.legend(loc='upper right', fontsize=8)
-    concept.set_title('shaded: labelled faults (red physical, orange camera, purple kinematics)', fontsize=9, pad=28)
+    handles = anomaly.get_legend_handles_labels()[0] + [
+        Patch(color=color, alpha=0.3, label=f'{modality} fault') for modality, color in MODALITY_COLORS.items()
+    ]
+    anomaly.legend(handles=handles, loc='upper right', fontsize=8, ncol=2)
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
@@ -125,11 +130,11 @@ def per_kind_png(path: Path, per_kind: dict) -> Path:
     axis.axis('off')
     table = axis.table(
         cellText=rows, colLabels=['fault', 'modality', 'AUROC', 'recall', 'detected', 'delay', 'blame ok'],
-        loc='center', cellLoc='left',
+        loc='center', cellLoc='left', colWidths=[0.27, 0.13, 0.1, 0.1, 0.11, 0.1, 0.11],
     )  # fmt: skip
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table.scale(1, 1.2)
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=90, bbox_inches='tight')
     plt.close(figure)
     return path

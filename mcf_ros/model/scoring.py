@@ -5,8 +5,9 @@ Evidence per window (raw units):
   (images in [0, 1]; joints in normalised units). A corrupted sensor's input differs from what
   the fused concept expects.
 - attention_shift: mean absolute deviation of the attention vector a from its normal mean.
-- frame_gap: seconds since the previous frame; joint_gap: the fraction of the joint grid with no
-  sample nearby (stream health).
+- frame_gap: seconds since the previous frame; joint_gap: the share of joint data missing (grid
+  points with no sample nearby, or expected messages that never came); joint_jerk: the largest
+  jump between raw joint samples (stream health).
 Each channel becomes a robust z-score (median, MAD) on held-out normal windows. The camera
 evidence is the larger of its two channels, the kinematics evidence likewise, and the anomaly
 score is the largest of camera, kinematics and attention evidence. The threshold is set from an
@@ -18,14 +19,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-CHANNELS = ('camera_error', 'kinematics_error', 'attention_shift', 'frame_gap', 'joint_gap')
+CHANNELS = ('camera_error', 'kinematics_error', 'attention_shift', 'frame_gap', 'joint_gap', 'joint_jerk')
 BLAME = ('none', 'camera', 'kinematics', 'physical')
 TAIL_QUANTILE = 0.9
 MIN_SCALE = 1e-6
 RELATIVE_MIN_SCALE = 0.05
 # A stream-health channel is often constant in normal running (MAD 0); its scale never drops below
-# these, so a missing grid sample or one jittered frame is not an alarm by itself.
-ABSOLUTE_MIN_SCALE = {'joint_gap': 0.02}
+# these, so a missing grid sample or one jittered frame is not an alarm by itself, and only a
+# reading that jumps by centiradians between two samples (an encoder glitch, not the vibration of a
+# real impact) counts as a jerk.
+ABSOLUTE_MIN_SCALE = {'joint_gap': 0.02, 'joint_jerk': 0.01}
 
 
 @dataclass
@@ -111,9 +114,15 @@ def span_evidence(z: dict, end_s: np.ndarray, span_s: float) -> dict:
 def combine(z: dict) -> dict[str, np.ndarray]:
     """Return camera, kinematics and overall anomaly evidence from the channel z-scores."""
     camera = np.maximum(z['camera_error'], z['frame_gap'])
-    kinematics = np.maximum(z['kinematics_error'], z['joint_gap'])
+    kinematics = np.maximum.reduce([z['kinematics_error'], z['joint_gap'], z['joint_jerk']])
     anomaly = np.maximum.reduce([camera, kinematics, z['attention_shift']])
-    return {'camera': camera, 'kinematics': kinematics, 'anomaly': anomaly}
+    return {
+        'camera': camera,
+        'kinematics': kinematics,
+        'anomaly': anomaly,
+        'camera_health': z['frame_gap'],
+        'kinematics_health': np.maximum(z['joint_gap'], z['joint_jerk']),
+    }
 
 
 def calibrate(
@@ -155,7 +164,18 @@ def flags(scores: np.ndarray, threshold: float, persistence: int) -> np.ndarray:
     return raised
 
 
-def blame(camera: np.ndarray, kinematics: np.ndarray, threshold: float) -> np.ndarray:
-    """Blame physical where both sensors' evidence passes the threshold, else the sensor with more evidence."""
-    both = (camera > threshold) & (kinematics > threshold)
-    return np.where(both, 'physical', np.where(camera >= kinematics, 'camera', 'kinematics'))
+def blame(combined: dict, threshold: float) -> np.ndarray:
+    """Name the modality to blame for each window.
+
+    A stream that is unhealthy on its own (frames or joint messages missing, joint readings that
+    jump) is blamed alone. Otherwise both sensors disagreeing with normal means the world changed
+    (physical); else the sensor with more evidence is blamed.
+    """
+    camera_sick = combined['camera_health'] > threshold
+    joints_sick = combined['kinematics_health'] > threshold
+    both = (combined['camera'] > threshold) & (combined['kinematics'] > threshold)
+    larger = np.where(combined['camera'] >= combined['kinematics'], 'camera', 'kinematics')
+    by_evidence = np.where(both, 'physical', larger)
+    return np.where(
+        joints_sick & ~camera_sick, 'kinematics', np.where(camera_sick & ~joints_sick, 'camera', by_evidence)
+    )

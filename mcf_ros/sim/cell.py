@@ -28,6 +28,7 @@ CAMERA_HZ = 30.0
 PART_KG = 1.0
 HEAVY_EXTRA_KG = 4.0
 SETTLE_S = 0.3
+MOTION_FAULTS = ('collision', 'joint_brake', 'slow_motion')
 SETTLED_RAD = 0.003  # tracking error below which the arm counts as back on its program
 LEAD_IN_S = 6.0
 PHYSICAL_SLACK_S = 13.0
@@ -128,7 +129,11 @@ class CellSimulator:
         self.dropped_at: np.ndarray | None = None
 
     def _align_to_program_phase(self) -> None:
-        """Move episodes that need a phase of the cycle (arm moving, part carried) to the next such moment."""
+        """Move episodes that need a phase of the cycle (arm moving, part carried) to the next such moment.
+
+        A fault that only shows while the arm moves (an obstacle in its path, a dragging brake, worn
+        joints) starts when the arm next moves, so its label covers a fault that can be observed.
+        """
         for episode in self.episodes:
             length = episode.end_s - episode.start_s
             if episode.name == 'dropped_payload':
@@ -143,7 +148,7 @@ class CellSimulator:
                     raise ValueError('no part is carried after the dropped_payload slot; lengthen --duration')
                 episode.start_s = sum(carried[0]) / 2  # mid-transfer
                 episode.end_s = episode.start_s + length
-            elif episode.name == 'collision':
+            elif episode.name in MOTION_FAULTS:
                 t = episode.start_s
                 while np.abs(self.program.at(t)[1]).max() < 0.3:
                     t += 0.05

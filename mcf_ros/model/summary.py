@@ -1,0 +1,66 @@
+"""One markdown table from several `mcf eval` reports: `python -m mcf_ros.model.summary REPORT [REPORT ...]`.
+
+AUROC per fault group and pooled come from the reports that hold faults; false alarms per hour
+pool the normal time of every report; delay and blame pool the fault episodes.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+GROUPS = ('camera', 'kinematics', 'physical')
+
+
+def summary_row(reports: list[dict]) -> dict:
+    """Pool the metrics of several reports into the README's columns."""
+    faulty = [r for r in reports if r.get('per_kind')]
+    row = {f'auroc_{g}': [r['per_group_auroc'][g] for r in faulty if g in r['per_group_auroc']] for g in GROUPS}
+    row = {key: float(np.mean(values)) if values else None for key, values in row.items()}
+    row['auroc_pooled'] = float(np.mean([r['auroc'] for r in faulty])) if faulty else None
+    hours = sum(r['normal_hours'] for r in reports)
+    row['false_alarms_per_hour'] = sum(r['false_alarm_episodes'] for r in reports) / hours if hours else None
+    kinds = [k for r in faulty for k in r['per_kind'].values()]
+    delays = [k['detection_delay_s_median'] for k in kinds if k['detection_delay_s_median'] is not None]
+    row['detection_delay_s_median'] = float(np.median(delays)) if delays else None
+    row['detected'] = f'{sum(k["detected"] for k in kinds)}/{sum(k["episodes"] for k in kinds)}'
+    blame = [r['blame_accuracy'] for r in faulty if r['blame_accuracy'] is not None]
+    row['blame_accuracy'] = float(np.mean(blame)) if blame else None
+    return row
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    """Render rows (name -> summary_row) as a markdown table."""
+
+    def cell(value, fmt='{:.3f}'):
+        return '-' if value is None else fmt.format(value) if not isinstance(value, str) else value
+
+    lines = [
+        '| model | AUROC camera | AUROC kinematics | AUROC physical | AUROC pooled | false alarms/h '
+        '| median delay | faults detected | blame accuracy |',
+        '|---|---|---|---|---|---|---|---|---|',
+    ]
+    for name, row in rows.items():
+        lines.append(
+            f'| {name} | {cell(row["auroc_camera"])} | {cell(row["auroc_kinematics"])} | {cell(row["auroc_physical"])} '
+            f'| {cell(row["auroc_pooled"])} | {cell(row["false_alarms_per_hour"], "{:.2f}")} '
+            f'| {cell(row["detection_delay_s_median"], "{:.2f} s")} | {row["detected"]} '
+            f'| {cell(row["blame_accuracy"], "{:.0%}")} |'
+        )
+    return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table for the report directories given."""
+    paths = argv if argv is not None else sys.argv[1:]
+    if not paths:
+        print('usage: python -m mcf_ros.model.summary REPORT_DIR [REPORT_DIR ...]', file=sys.stderr)
+        return 2
+    reports = [json.loads((Path(p) / 'metrics.json').read_text()) for p in paths]
+    print(markdown({'MCF (this package)': summary_row(reports)}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
