@@ -190,19 +190,22 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Score a bag offline and write the report."""
-    if args.baselines:
-        raise NotImplementedYetError('mcf eval --baselines: not implemented yet')
     import time
 
     from mcf_ros.data.labels import read_labels
     from mcf_ros.model.report import write_report
-    from mcf_ros.model.workflow import evaluate_bag
+    from mcf_ros.model.workflow import baseline_models, evaluate_bag
 
     started = time.monotonic()
     scored, metrics, windows, detector = evaluate_bag(args.model, args.bag, args.device)
     seconds = time.monotonic() - started
     metrics['eval_windows_per_s'] = len(windows) / seconds
     metrics['eval_speed_vs_real_time'] = metrics['eval_windows_per_s'] / detector.spec.camera_hz
+    if args.baselines:
+        models = baseline_models(args.model, args.device, log=lambda text: print(text, file=sys.stderr))
+        metrics['baselines'] = {
+            name: evaluate_bag(str(path), args.bag, args.device)[1] for name, path in models.items()
+        }
     paths = write_report(args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s)
 
     def show(value, fmt='{:.3f}'):
@@ -215,6 +218,12 @@ def run_eval(args: argparse.Namespace) -> int:
           f'blame {show(metrics["blame_accuracy"], "{:.0%}")}')  # fmt: skip
     for path in paths:
         print(f'  {path}')
+    if args.baselines:
+        from mcf_ros.model.summary import markdown, summary_row
+
+        rows = {'MCF': summary_row([metrics])}
+        rows.update({name: summary_row([m]) for name, m in metrics['baselines'].items()})
+        print(markdown(rows))
     return 0
 
 

@@ -12,7 +12,6 @@ from mcf_ros.faults.catalogue import CATALOGUE
 
 SUBCOMMANDS = ['sim', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
 NOT_YET = {
-    'eval': ['--model', 'm', '--bag', 'b', '--report', 'r', '--baselines'],
     'demo': [],
     'bench': [],
 }

@@ -80,3 +80,16 @@ def test_eval_with_a_missing_model_is_a_one_line_error(cell, tmp_path):
         'eval', '--model', str(tmp_path / 'no.mcf'), '--bag', str(cell / 'faults'), '--report', str(tmp_path)
     )
     assert result.returncode == 2 and result.stderr.count('\n') == 1 and 'model not found' in result.stderr
+
+
+def test_eval_with_baselines_scores_each_baseline_in_the_same_harness(cell):
+    report = cell / 'report_baselines'
+    arguments = ['--model', str(cell / 'model.mcf'), '--bag', str(cell / 'faults'), '--report', str(report)]
+    result = run_mcf('eval', *arguments, '--baselines', timeout=600)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((report / 'metrics.json').read_text())
+    assert set(metrics['baselines']) == {'camera', 'kinematics', 'concat'}
+    for name, block in metrics['baselines'].items():
+        assert block['auroc'] is not None and 'per_kind' in block, f'{name} baseline has no metrics'
+        assert load_artifact(cell / f'model.baseline-{name}.mcf').header['model']['fusion'] == name
+    assert '| camera |' in result.stdout and '| MCF |' in result.stdout

@@ -93,8 +93,10 @@ class Detector:
                 t.to(self.device) for t in window_tensors(windows[start : start + BATCH], self.spec, self.normalisation)
             )
             out = self.model(image, joints, mask)
+            uses_camera, uses_joints = self.model.config.uses
             camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
             kinematics_error = ((out['joints'] - joints) ** 2).mean(dim=(1, 2))
+            mask = mask & torch.tensor([uses_camera, uses_joints], device=mask.device)
             parts.append({
                 'attention': out['attention'].cpu().numpy(),
                 'camera_error': torch.where(mask[:, CAMERA], camera_error, torch.nan).cpu().numpy(),

@@ -18,6 +18,9 @@ from torch import nn
 
 CAMERA, KINEMATICS = 0, 1
 MODALITIES = ('camera', 'kinematics')
+# 'mcf' is the product; the others are the baselines, run in the same harness: an early-fusion
+# autoencoder (concatenated latents), and single-modality autoencoders.
+FUSIONS = {'mcf': (True, True), 'concat': (True, True), 'camera': (True, False), 'kinematics': (False, True)}
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class ModelConfig:
     joint_features: int = 18
     latent_dim: int = 64
     pool: str = 'max'
+    fusion: str = 'mcf'
+
+    @property
+    def uses(self) -> tuple[bool, bool]:
+        """Return whether the model encodes and rebuilds (camera, kinematics)."""
+        return FUSIONS[self.fusion]
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
@@ -136,15 +145,37 @@ class ConceptFusion(nn.Module):
         return self.norm(attention * mean + (1.0 - attention) * extreme + residual), attention
 
 
+class EarlyFusion(nn.Module):
+    """Baseline fusion: a linear map of the concatenated (masked) latents, then LayerNorm; no attention."""
+
+    def __init__(self, latent_dim: int, modalities: int = 2, uses: tuple[bool, ...] = (True, True)):
+        super().__init__()
+        self.uses = torch.tensor(uses)
+        self.project = nn.Linear(modalities * latent_dim, latent_dim)
+        self.norm = nn.LayerNorm(latent_dim)
+
+    def forward(self, latents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fuse latents (B, M, D); the 'attention' is a constant 0.5, as this block has none."""
+        present = (mask & self.uses.to(mask.device))[..., None].to(latents.dtype)
+        fused = self.norm(self.project((latents * present).flatten(1)))
+        return fused, torch.full_like(fused, 0.5)
+
+
 class MCFAutoencoder(nn.Module):
-    """Camera and kinematics encoders, concept fusion, and one decoder per modality."""
+    """Camera and kinematics encoders, concept fusion, and one decoder per modality.
+
+    With `config.fusion` other than 'mcf' the fusion block is a baseline's (see FUSIONS).
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.camera_encoder = CameraEncoder(config)
         self.kinematics_encoder = KinematicsEncoder(config)
-        self.fusion = ConceptFusion(config.latent_dim, len(MODALITIES), config.pool)
+        if config.fusion == 'mcf':
+            self.fusion = ConceptFusion(config.latent_dim, len(MODALITIES), config.pool)
+        else:
+            self.fusion = EarlyFusion(config.latent_dim, len(MODALITIES), config.uses)
         self.camera_decoder = CameraDecoder(config)
         self.kinematics_decoder = KinematicsDecoder(config)
 

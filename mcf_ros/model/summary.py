@@ -1,7 +1,8 @@
 """One markdown table from several `mcf eval` reports: `python -m mcf_ros.model.summary REPORT [REPORT ...]`.
 
 AUROC per fault group and pooled come from the reports that hold faults; false alarms per hour
-pool the normal time of every report; delay and blame pool the fault episodes.
+pool the normal time of every report; delay and blame pool the fault episodes. Reports made with
+`--baselines` add a row per baseline.
 """
 
 import json
@@ -58,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         print('usage: python -m mcf_ros.model.summary REPORT_DIR [REPORT_DIR ...]', file=sys.stderr)
         return 2
     reports = [json.loads((Path(p) / 'metrics.json').read_text()) for p in paths]
-    print(markdown({'MCF (this package)': summary_row(reports)}))
+    rows = {'MCF (this package)': summary_row(reports)}
+    names = sorted({name for report in reports for name in report.get('baselines', {})})
+    for name in names:
+        rows[f'baseline: {name}'] = summary_row(
+            [r['baselines'][name] for r in reports if name in r.get('baselines', {})]
+        )
+    print(markdown(rows))
     return 0
 
 

@@ -87,11 +87,12 @@ def corrupt_window(
 
 
 def _loss(model, batch, targets) -> torch.Tensor:
+    """Reconstruction loss of the modalities the model uses."""
     out = model(*batch)
     image_target, joint_target = targets
-    return torch.nn.functional.mse_loss(out['image'], image_target) + torch.nn.functional.mse_loss(
-        out['joints'], joint_target
-    )
+    uses_camera, uses_joints = model.config.uses
+    mse = torch.nn.functional.mse_loss
+    return uses_camera * mse(out['image'], image_target) + uses_joints * mse(out['joints'], joint_target)
 
 
 def train_model(

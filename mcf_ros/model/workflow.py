@@ -50,6 +50,7 @@ def train_from_bags(
     log: Callable[[str], None] = print,
     progress: Callable[[int, float, float], None] | None = None,
     resume: bool = False,
+    fusion: str = 'mcf',
 ) -> dict:
     """Train and calibrate on normal bags; write the artifact; return its header."""
     spec = infer_spec(bags[0], camera_topic, joint_topic, image_size)
@@ -68,7 +69,7 @@ def train_from_bags(
     if len(train) < 100 or len(holdout) < 100:
         raise UserError(f'too little normal data: {len(train)} training and {len(holdout)} held-out windows')
     normalisation = fit_normalisation(train)
-    model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features)
+    model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
     checkpoint = Path(out).with_suffix('.ckpt')
     result = train_model(
         train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume
@@ -135,3 +136,33 @@ def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict
     metrics = detection_metrics(scored, read_labels(bag), spec.length_s, spec.camera_hz)
     metrics['model_id'] = detector.artifact.model_id
     return scored, metrics, windows, detector
+
+
+BASELINES = ('camera', 'kinematics', 'concat')
+
+
+def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict[str, Path]:
+    """Return a model of each baseline fusion, trained like `model` on its own training bags.
+
+    They are cached beside the model as MODEL.baseline-NAME.mcf and retrained when the model's
+    training data (its fingerprint) changes.
+    """
+    header = load_artifact(model).header
+    training = header['training']
+    missing = [bag for bag in training['bags'] if not Path(bag).is_dir()]
+    if missing:
+        raise UserError(f"--baselines retrains on the model's training bags, and these are gone: {', '.join(missing)}")
+    topics = header['modalities']
+    paths = {}
+    for name in BASELINES:
+        path = Path(model).with_suffix(f'.baseline-{name}.mcf')
+        if not path.is_file() or load_artifact(path).header['training']['fingerprint'] != training['fingerprint']:
+            log(f'training the {name} baseline on {len(training["bags"])} bag(s)')
+            train_from_bags(
+                training['bags'], str(path), topics['camera']['topic'], topics['kinematics']['topic'],
+                TrainConfig(epochs=training['epochs'], seed=training['seed']), device,
+                header['model']['image_size'], header['calibration']['target_false_alarms_per_hour'],
+                log=log, fusion=name,
+            )  # fmt: skip
+        paths[name] = path
+    return paths

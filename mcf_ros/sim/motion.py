@@ -19,6 +19,7 @@ MIN_MOVE_S = 0.4
 TOOL_DOWN = np.array([0.0, 0.0, -1.0])
 HOVER_M = 0.12
 TASKS = ('pick_place', 'weld_seam')
+APPROACH_SPEED = 0.5  # fraction of the joint speed limit near the table
 MAX_IK_STEP = 0.1  # rad per iteration: keeps the solver on the branch it starts on
 
 
@@ -157,18 +158,18 @@ def _pick_place_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
     at_pick = solve_ik(cell, part, above_pick)
     above_place = solve_ik(cell, place + hover, above_pick)
     at_place = solve_ik(cell, place, above_place)
-    builder.move(above_pick)
-    builder.move(at_pick, speed_scale=0.5)
-    builder.dwell(0.25)
-    builder.program.grasps.append(builder.t)
+    _touch_down(builder, above_pick, at_pick, builder.program.grasps, settle_s=0.25)
+    _touch_down(builder, above_place, at_place, builder.program.releases, settle_s=0.2)
+
+
+def _touch_down(builder: ProgramBuilder, above: np.ndarray, at: np.ndarray, events: list[float], settle_s: float):
+    """Go above a spot, descend slowly, settle, record the event (grasp or release) time, and lift."""
+    builder.move(above)
+    builder.move(at, speed_scale=APPROACH_SPEED)
+    builder.dwell(settle_s)
+    events.append(builder.t)
     builder.dwell(0.15)
-    builder.move(above_pick, speed_scale=0.5)
-    builder.move(above_place)
-    builder.move(at_place, speed_scale=0.5)
-    builder.dwell(0.2)
-    builder.program.releases.append(builder.t)
-    builder.dwell(0.15)
-    builder.move(above_place, speed_scale=0.5)
+    builder.move(above, speed_scale=APPROACH_SPEED)
 
 
 def _weld_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
@@ -181,7 +182,7 @@ def _weld_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
     q = solve_ik(cell, start + hover, builder.q)
     builder.move(q)
     q = solve_ik(cell, start, q)
-    builder.move(q, speed_scale=0.5)
+    builder.move(q, speed_scale=APPROACH_SPEED)
     builder.dwell(0.2)
     arc_start = builder.t
     for k in range(1, 9):
@@ -190,4 +191,4 @@ def _weld_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
         builder.move(q, speed_scale=0.15)
     builder.program.arcs.append((arc_start, builder.t))
     builder.dwell(0.2)
-    builder.move(solve_ik(cell, start + np.array([0.0, 0.2, HOVER_M]), q), speed_scale=0.5)
+    builder.move(solve_ik(cell, start + np.array([0.0, 0.2, HOVER_M]), q), speed_scale=APPROACH_SPEED)
