@@ -70,6 +70,10 @@ def test_constant_health_channels_get_a_scale_floor():
     assert scale == pytest.approx(0.05 / 30)
 
 
+def test_a_channel_without_values_gets_neutral_statistics():
+    assert robust_stats(np.full(10, np.nan)) == (0.0, 1.0)
+
+
 def test_flag_rises_after_persistence_windows_and_clears_likewise():
     scores = np.array([0, 5, 5, 5, 5, 0, 5, 0, 0, 0, 0], float)
     raised = flags(scores, threshold=1.0, persistence=3)

@@ -49,8 +49,13 @@ class Calibration:
 
 
 def robust_stats(values: np.ndarray, floor: float = MIN_SCALE) -> tuple[float, float]:
-    """Return (median, scale) of finite values; scale is 1.4826 x MAD, at least 5 % of |median| and `floor`."""
+    """Return (median, scale) of finite values; scale is 1.4826 x MAD, at least 5 % of |median| and `floor`.
+
+    A channel with no finite value (one a single-modality baseline does not have) gets (0, 1).
+    """
     finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return 0.0, 1.0
     median = float(np.median(finite))
     mad = 1.4826 * float(np.median(np.abs(finite - median)))
     return median, max(mad, RELATIVE_MIN_SCALE * abs(median), floor)
