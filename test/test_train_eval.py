@@ -93,3 +93,16 @@ def test_eval_with_baselines_scores_each_baseline_in_the_same_harness(cell):
         assert block['auroc'] is not None and 'per_kind' in block, f'{name} baseline has no metrics'
         assert load_artifact(cell / f'model.baseline-{name}.mcf').header['model']['fusion'] == name
     assert '| camera |' in result.stdout and '| MCF |' in result.stdout
+
+
+def test_train_learns_any_arm_from_the_bag_a_seven_joint_one_included(tmp_path):
+    joints = [f'iiwa_joint_{k}' for k in range(1, 8)]
+    bag = write_camera_joint_bag(tmp_path / 'iiwa', duration_s=24, width=48, height=40, joint_names=joints)
+    model = tmp_path / 'iiwa.mcf'
+    result = run_mcf('train', '--bag', str(bag), '--out', str(model), '--epochs', '1', '--image-size', '32')
+    assert result.returncode == 0, result.stderr
+    header = load_artifact(model).header
+    assert header['window']['joint_names'] == joints
+    assert header['model']['joint_features'] == 21
+    result = run_mcf('eval', '--model', str(model), '--bag', str(bag), '--report', str(tmp_path / 'report'))
+    assert result.returncode == 0, result.stderr
