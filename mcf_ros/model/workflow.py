@@ -15,7 +15,7 @@ from mcf_ros.data.dataset import bag_windows, infer_spec
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.windows import Window
 from mcf_ros.errors import UserError
-from mcf_ros.model.artifact import load_artifact, save_artifact
+from mcf_ros.model.artifact import Artifact, load_artifact, save_artifact
 from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector, pick_device
 from mcf_ros.model.mcf import ModelConfig
@@ -102,8 +102,7 @@ def train_from_bags(
         },
         'calibration': {},
     }
-    artifact = save_artifact(out, header, result.model.state_dict())
-    detector = Detector(artifact, device)
+    detector = Detector(Artifact(header, result.model.state_dict()), device)
     evidence = detector.evidence(holdout)
     attention_mean = evidence['attention'].mean(0)
     evidence['attention_shift'] = attention_shift(evidence['attention'], attention_mean)
