@@ -53,14 +53,15 @@ def train_from_bags(
     fusion: str = 'mcf',
 ) -> dict:
     """Train and calibrate on normal bags; write the artifact; return its header."""
-    spec = infer_spec(bags[0], camera_topic, joint_topic, image_size)
+    specs = {path: infer_spec(path, camera_topic, joint_topic, image_size) for path in bags}
+    spec = specs[bags[0]]
     train, holdout = [], []
     for path in bags:
         if read_labels(path):
             raise UserError(f'{path} has labelled faults; train on normal operation only')
-        other = infer_spec(path, camera_topic, joint_topic, image_size)
-        if set(other.joint_names) != set(spec.joint_names):
-            raise UserError(f'{path} has joints {list(other.joint_names)}, {bags[0]} has {list(spec.joint_names)}')
+        joints = specs[path].joint_names
+        if set(joints) != set(spec.joint_names):
+            raise UserError(f'{path} has joints {list(joints)}, {bags[0]} has {list(spec.joint_names)}')
         windows = [w for w in bag_windows(path, spec, camera_topic, joint_topic) if w.joints is not None]
         split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
         train += windows[:split:TRAIN_FRAME_STRIDE]
