@@ -5,16 +5,14 @@ import pytest
 
 from mcf_ros.model.scoring import (
     CHANNELS,
+    Calibration,
+    StreamScorer,
     blame,
     calibrate,
-    combine,
     episode_threshold,
-    evidence_z,
-    flags,
     persistent,
     robust_stats,
-    span_evidence,
-    trailing_max,
+    score_sequence,
 )
 
 WINDOWS_PER_HOUR = 30 * 3600
@@ -25,6 +23,7 @@ def normal_evidence(rng, n):
     evidence['frame_gap'] = np.full(n, 1 / 30)
     evidence['joint_gap'] = np.zeros(n)
     evidence['joint_jerk'] = rng.gamma(4.0, 1e-4, n)
+    evidence['attention'] = rng.normal(0.5, 0.01, (n, 4))
     return evidence
 
 
@@ -50,14 +49,11 @@ def test_episode_threshold_gives_the_target_episode_rate_on_iid_scores():
 def test_calibration_meets_the_false_alarm_target_on_fresh_normal_evidence(target):
     rng = np.random.default_rng(1)
     held_out = 30 * 60 * 30
-    calibration = calibrate(
-        normal_evidence(rng, held_out), np.zeros(4), np.arange(held_out) / 30, 1.0, WINDOWS_PER_HOUR, target, 1
-    )
-    hours = 6
+    calibration = calibrate(normal_evidence(rng, held_out), np.arange(held_out) / 30, 1.0, WINDOWS_PER_HOUR, target, 1)
+    hours = 4
     fresh = normal_evidence(rng, hours * WINDOWS_PER_HOUR)
-    z = evidence_z(fresh, calibration.median, calibration.scale)
-    scores = combine(span_evidence(z, np.arange(hours * WINDOWS_PER_HOUR) / 30, 1.0))['anomaly']
-    rate = episodes_per_hour(flags(scores, calibration.threshold, 1))
+    scored = score_sequence(calibration, 1.0, np.arange(hours * WINDOWS_PER_HOUR) / 30, fresh)
+    rate = episodes_per_hour(scored['is_anomaly'])
     assert rate <= 2 * target, f'{rate:.1f} false alarms/h for a target of {target}/h'
     if target >= 10:  # enough episodes in 6 h to bound the rate from below too
         assert rate >= target / 3, f'{rate:.2f} false alarms/h: the threshold is far more conservative than the target'
@@ -74,23 +70,57 @@ def test_a_channel_without_values_gets_neutral_statistics():
     assert robust_stats(np.full(10, np.nan)) == (0.0, 1.0)
 
 
+def unit_calibration(persistence=3):
+    """Calibration under which every channel's z-score is its raw value, with threshold 1."""
+    return Calibration(
+        median=dict.fromkeys(CHANNELS, 0.0), scale=dict.fromkeys(CHANNELS, 1.0), attention_mean=[0.5, 0.5],
+        threshold=1.0, target_false_alarms_per_hour=1.0, persistence=persistence, windows_per_hour=3600.0,
+    )  # fmt: skip
+
+
+def kinematics_evidence(values):
+    """Evidence rows whose only non-zero channel is the kinematics error."""
+    quiet = {channel: 0.0 for channel in CHANNELS if channel != 'attention_shift'}
+    return [{**quiet, 'attention': np.array([0.5, 0.5]), 'kinematics_error': v} for v in values]
+
+
+def stream(scorer, values, period_s=0.1):
+    return [scorer.step(i * period_s, row) for i, row in enumerate(kinematics_evidence(values))]
+
+
 def test_flag_rises_after_persistence_windows_and_clears_likewise():
-    scores = np.array([0, 5, 5, 5, 5, 0, 5, 0, 0, 0, 0], float)
-    raised = flags(scores, threshold=1.0, persistence=3)
-    assert raised.tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]
+    scored = stream(StreamScorer(unit_calibration(), 1.0), [0, 5, 5, 5, 5, 0, 5, 0, 0, 0, 0])
+    assert [row['is_anomaly'] for row in scored] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]
+    assert [row['blame'] for row in scored][3] == 'kinematics'
+    assert scored[0]['blame'] == 'none'
 
 
 def test_a_single_spike_never_raises_the_flag():
-    scores = np.zeros(100)
-    scores[50] = 100
-    assert not flags(scores, 1.0, 3).any()
+    values = np.zeros(100)
+    values[50] = 100
+    assert not any(row['is_anomaly'] for row in stream(StreamScorer(unit_calibration(), 1.0), values))
 
 
 def test_camera_evidence_is_spread_over_the_window_span():
-    end_s = np.arange(10) * 0.25
-    values = np.zeros(10)
-    values[2] = 7.0
-    assert trailing_max(values, end_s, 1.0).tolist() == [0, 0, 7, 7, 7, 7, 0, 0, 0, 0]
+    scorer = StreamScorer(unit_calibration(persistence=1), 1.0)
+    rows = kinematics_evidence(np.zeros(10))
+    rows[2] = {**rows[2], 'camera_error': 7.0}
+    scored = [scorer.step(i * 0.25, row) for i, row in enumerate(rows)]
+    assert [row['camera_evidence'] for row in scored] == [0, 0, 7, 7, 7, 7, 0, 0, 0, 0]
+
+
+def test_a_stream_that_goes_back_in_time_starts_afresh():
+    scorer = StreamScorer(unit_calibration(persistence=2), 1.0)
+    assert stream(scorer, [5, 5, 5])[-1]['is_anomaly']
+    after_loop = scorer.step(0.0, {**kinematics_evidence([0])[0], 'camera_error': 0.0})
+    assert not after_loop['is_anomaly'] and after_loop['camera_evidence'] == 0
+
+
+def test_the_concept_score_is_the_mean_attention_and_its_shift_is_evidence():
+    scorer = StreamScorer(unit_calibration(persistence=1), 1.0)
+    row = scorer.step(0.0, {**kinematics_evidence([0])[0], 'attention': np.array([0.9, 0.1 + 2 * 2.5])})
+    assert row['concept_score'] == pytest.approx(3.0)
+    assert row['anomaly_score'] == pytest.approx(2.5) and row['is_anomaly']
 
 
 def test_persistent_score_is_the_minimum_over_the_trailing_windows():

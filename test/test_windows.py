@@ -30,6 +30,31 @@ def test_joints_are_resampled_onto_the_grid_exactly_for_a_smooth_signal():
     assert window.joint_coverage == 1.0
 
 
+def test_joints_stamped_after_the_frame_do_not_change_its_window():
+    in_order, frame_late = WindowBuilder(SPEC), WindowBuilder(SPEC)
+    feed_sine(in_order, 0.0, 1.501)  # up to and including the sample at the frame's instant
+    expected = in_order.add_frame(1.5, FRAME)
+    feed_sine(frame_late, 0.0, 1.6)
+    late = frame_late.add_frame(1.5, FRAME)
+    assert np.array_equal(expected.joints, late.joints)
+    assert (expected.joint_rate_ratio, expected.joint_jerk) == (late.joint_rate_ratio, late.joint_jerk)
+
+
+def test_a_window_without_a_frame_has_joints_and_no_camera_evidence():
+    builder = WindowBuilder(SPEC)
+    feed_sine(builder, 0.0, 1.5)
+    window = builder.close_without_frame(1.5)
+    assert window.image is None and np.isnan(window.frame_gap_s)
+    assert window.joints.shape == (SPEC.grid_points, 9) and not window.warming_up
+
+
+def test_a_window_whose_joints_are_lost_carries_no_joint_evidence():
+    builder = WindowBuilder(SPEC)
+    lost = builder.add_frame(0.5, FRAME).without_joints()
+    assert lost.joints is None and not lost.warming_up
+    assert all(np.isnan(v) for v in (lost.joint_coverage, lost.joint_rate_ratio, lost.joint_jerk))
+
+
 def test_joint_names_in_another_order_are_mapped_to_the_spec_order():
     ordered, shuffled = WindowBuilder(SPEC), WindowBuilder(SPEC)
     for t in np.arange(0.0, 1.5, 0.002):

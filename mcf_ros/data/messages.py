@@ -6,6 +6,7 @@ Stamps are nanoseconds on the header clock; images are HxWx3 (rgb8) or HxW (mono
 import numpy as np
 
 from mcf_ros.data.bags import typestore
+from mcf_ros.data.windows import RejectedInputError
 
 IMAGE = 'sensor_msgs/msg/Image'
 JOINT_STATE = 'sensor_msgs/msg/JointState'
@@ -67,3 +68,21 @@ def image_pixels(message) -> np.ndarray:
     rows = np.asarray(message.data, dtype=np.uint8).reshape(message.height, message.step)
     pixels = rows[:, : message.width * channels].reshape(message.height, message.width, channels)
     return pixels[..., 0] if channels == 1 else pixels
+
+
+IMAGE_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
+def check_image_layout(height: int, width: int, step: int, encoding: str, data_bytes: int) -> None:
+    """Raise RejectedInputError naming what is wrong with an Image's layout, before any pixel is read."""
+    if encoding not in IMAGE_CHANNELS:
+        raise RejectedInputError('image_encoding', f'encoding {encoding!r} is not one of {", ".join(IMAGE_CHANNELS)}')
+    if height == 0 or width == 0:
+        raise RejectedInputError('image_empty', f'image is {width}x{height}')
+    if height * width > MAX_IMAGE_PIXELS:
+        raise RejectedInputError('image_too_large', f'{width}x{height} is over {MAX_IMAGE_PIXELS} pixels')
+    if step < width * IMAGE_CHANNELS[encoding]:
+        raise RejectedInputError('image_step', f'step {step} < width {width} x {IMAGE_CHANNELS[encoding]} bytes')
+    if data_bytes != step * height:
+        raise RejectedInputError('image_data_length', f'{data_bytes} bytes of data for step {step} x height {height}')

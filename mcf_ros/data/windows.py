@@ -1,23 +1,28 @@
 """Windows: what the model sees at one instant, built the same way offline (bags) and online (the node).
 
 A window ends at a camera frame. It holds that frame, resized to the model's square input, and
-the last `length_s` seconds of joint position, velocity and effort resampled onto a fixed grid
-(linear interpolation), in the joint order of the spec. It also carries two stream-health
-measures: the time since the previous frame and the fraction of grid points with a joint sample
-nearby, the share of the expected joint messages that arrived, and the largest jump (second
-difference) of any joint position between raw samples. Times are seconds on the header-stamp
-clock; positions are radians; images are uint8 RGB.
+the `length_s` seconds of joint position, velocity and effort before it, resampled onto a fixed
+grid (linear interpolation) in the joint order of the spec. Only joint samples stamped up to the
+frame count, so a window's content never depends on which stream's messages arrived first.
+It also carries stream-health measures: the time since the previous frame, the fraction of grid
+points with a joint sample nearby, the share of the expected joint messages that arrived, and
+the largest jump (second difference) of any joint position between raw samples. Times are
+seconds on the header-stamp clock; positions are radians; images are uint8 RGB.
 """
 
+import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
 
 import cv2
 import numpy as np
 
 CHANNELS = ('position', 'velocity', 'effort')
 MIN_JOINT_COVERAGE = 0.5
+# Joint samples stamped up to this long after a frame belong to its window (stamps are ns on the wire).
+SAME_INSTANT_S = 1e-6
 
 
 class RejectedInputError(ValueError):
@@ -73,6 +78,12 @@ class Window:
     joint_rate_ratio: float = 1.0
     joint_jerk: float = 0.0
     labels: list = field(default_factory=list)
+
+    def without_joints(self) -> 'Window':
+        """Return this window with the joint stream marked lost: no data and no stream-health evidence."""
+        return replace(
+            self, joints=None, joint_coverage=math.nan, joint_rate_ratio=math.nan, joint_jerk=math.nan, warming_up=False
+        )
 
 
 class WindowBuilder:
@@ -132,21 +143,33 @@ class WindowBuilder:
         image = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)
         gap = stamp_s - self._last_frame_s if self._last_frame_s is not None else 1.0 / self.spec.camera_hz
         self._last_frame_s = stamp_s
-        joints, coverage = self._resample(stamp_s)
-        warming_up = self._first_joint_s is None or stamp_s - self._first_joint_s < self.spec.length_s
-        rate_ratio, jerk = self._raw_health(stamp_s)
-        return Window(stamp_s, image, joints, gap, coverage, warming_up, rate_ratio, jerk)
+        return self._close(stamp_s, image, gap)
 
-    def _raw_health(self, end_s: float) -> tuple[float, float]:
-        """Return (received / expected joint messages, largest |second difference| of a position) in the span."""
-        stamps = np.fromiter(self._stamps, dtype=np.float64, count=len(self._stamps))
+    def close_without_frame(self, stamp_s: float) -> Window:
+        """Close a window at `stamp_s` from the joints alone (the camera is lost)."""
+        self._check_time(stamp_s)
+        return self._close(stamp_s, None, math.nan)
+
+    def _close(self, end_s: float, image: np.ndarray | None, frame_gap_s: float) -> Window:
+        stamps, samples = self._span(end_s)
+        joints, coverage = self._resample(end_s, stamps, samples)
+        warming_up = self._first_joint_s is None or end_s - self._first_joint_s < self.spec.length_s
         inside = stamps > end_s - self.spec.length_s
-        ratio = min(1.0, inside.sum() / (self.spec.joint_hz * self.spec.length_s))
-        if inside.sum() < 3:
-            return ratio, 0.0
-        positions = np.stack([sample for sample, keep in zip(self._samples, inside, strict=True) if keep])
-        positions = positions[:, : len(self.spec.joint_names)]
-        return ratio, float(np.abs(np.diff(positions, n=2, axis=0)).max())
+        rate_ratio = min(1.0, inside.sum() / (self.spec.joint_hz * self.spec.length_s))
+        positions = samples[inside, : len(self.spec.joint_names)]
+        jerk = float(np.abs(np.diff(positions, n=2, axis=0)).max()) if len(positions) >= 3 else 0.0
+        return Window(end_s, image, joints, frame_gap_s, coverage, warming_up, rate_ratio, jerk)
+
+    def _span(self, end_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return the buffered stamps and samples that can matter for the window ending at `end_s`."""
+        stamps = np.fromiter(self._stamps, dtype=np.float64, count=len(self._stamps))
+        first = int(np.searchsorted(stamps, end_s - self.spec.length_s - self.spec.max_joint_gap_s, side='left'))
+        last = int(np.searchsorted(stamps, end_s + SAME_INSTANT_S, side='right'))
+        first = min(first, last)
+        samples = np.empty((last - first, len(CHANNELS) * len(self._order)))
+        for row, sample in enumerate(islice(self._samples, first, last)):
+            samples[row] = sample
+        return stamps[first:last], samples
 
     def _check_time(self, stamp_s: float) -> None:
         latest = max(self._stamps[-1] if self._stamps else -np.inf, self._last_frame_s or -np.inf)
@@ -157,17 +180,15 @@ class WindowBuilder:
             self._first_joint_s = None
             self.resets += 1
 
-    def _resample(self, end_s: float) -> tuple[np.ndarray | None, float]:
-        """Resample the buffer onto the grid ending at `end_s`; None when too little of it is covered."""
+    def _resample(self, end_s: float, stamps: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """Resample onto the grid ending at `end_s`; None when too little of it is covered."""
         grid = end_s - self.spec.length_s + np.arange(1, self.spec.grid_points + 1) / self.spec.grid_hz
-        if not self._stamps:
+        if len(stamps) == 0:
             return None, 0.0
-        stamps = np.fromiter(self._stamps, dtype=np.float64, count=len(self._stamps))
         nearest = np.abs(stamps[np.clip(np.searchsorted(stamps, grid), 0, len(stamps) - 1)] - grid)
         before = np.abs(stamps[np.clip(np.searchsorted(stamps, grid) - 1, 0, len(stamps) - 1)] - grid)
         coverage = float(np.mean(np.minimum(nearest, before) <= self.spec.max_joint_gap_s))
         if coverage < MIN_JOINT_COVERAGE:
             return None, coverage
-        samples = np.stack(self._samples)
         resampled = np.stack([np.interp(grid, stamps, samples[:, k]) for k in range(samples.shape[1])], axis=1)
         return resampled.astype(np.float32), coverage

@@ -8,15 +8,7 @@ import torch
 from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.model.artifact import Artifact, ArtifactError
 from mcf_ros.model.mcf import CAMERA, KINEMATICS, MCFAutoencoder, ModelConfig
-from mcf_ros.model.scoring import (
-    Calibration,
-    attention_shift,
-    blame,
-    combine,
-    evidence_z,
-    flags,
-    span_evidence,
-)
+from mcf_ros.model.scoring import Calibration, StreamScorer, score_sequence
 
 BATCH = 256
 
@@ -79,6 +71,12 @@ class Detector:
             raise ArtifactError(f'weights do not fit the model config in the header: {err}') from None
         self.model.to(self.device).eval()
 
+    def to(self, device: str) -> 'Detector':
+        """Move the model to 'auto', 'cpu' or 'cuda'; return self."""
+        self.device = pick_device(device)
+        self.model.to(self.device)
+        return self
+
     def check_joint_names(self, names) -> None:
         """Refuse data whose joints are not the ones the model was trained on."""
         if set(names) != set(self.spec.joint_names):
@@ -89,9 +87,10 @@ class Detector:
         """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
         parts = []
         for start in range(0, len(windows), BATCH):
-            image, joints, mask = (
-                t.to(self.device) for t in window_tensors(windows[start : start + BATCH], self.spec, self.normalisation)
-            )
+            tensors = window_tensors(windows[start : start + BATCH], self.spec, self.normalisation)
+            if self.device.type == 'cuda':
+                tensors = (t.pin_memory() for t in tensors)
+            image, joints, mask = (t.to(self.device, non_blocking=True) for t in tensors)
             out = self.model(image, joints, mask)
             uses_camera, uses_joints = self.model.config.uses
             camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
@@ -108,25 +107,18 @@ class Detector:
         evidence['joint_jerk'] = np.array([w.joint_jerk for w in windows])
         return evidence
 
-    def score(self, windows: list[Window]) -> dict[str, np.ndarray]:
-        """Score a time-ordered sequence of windows: evidence, scores, the flag and the blame per window."""
+    def _calibration(self) -> Calibration:
         if self.calibration is None:
             raise ArtifactError('the artifact has no calibration; it was not written by a finished `mcf train`')
+        return self.calibration
+
+    def stream(self) -> StreamScorer:
+        """Return a scorer that turns one window's evidence after another into scores, flag and blame."""
+        return StreamScorer(self._calibration(), self.spec.length_s)
+
+    def score(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        """Score a time-ordered sequence of windows: evidence, scores, the flag and the blame per window."""
+        calibration = self._calibration()
         evidence = self.evidence(windows)
-        evidence['attention_shift'] = attention_shift(evidence['attention'], self.calibration.attention_mean)
         end_s = np.array([w.end_s for w in windows])
-        z = evidence_z(evidence, self.calibration.median, self.calibration.scale)
-        combined = combine(span_evidence(z, end_s, self.spec.length_s))
-        threshold = self.calibration.threshold
-        raised = flags(combined['anomaly'], threshold, self.calibration.persistence)
-        return {
-            **evidence,
-            'end_s': end_s,
-            'concept_score': evidence['attention'].mean(1),
-            'camera_evidence': combined['camera'],
-            'kinematics_evidence': combined['kinematics'],
-            'anomaly_score': combined['anomaly'],
-            'threshold': np.full(len(windows), threshold),
-            'is_anomaly': raised,
-            'blame': np.where(raised, blame(combined, threshold), 'none'),
-        }
+        return {**evidence, 'end_s': end_s, **score_sequence(calibration, self.spec.length_s, end_s, evidence)}

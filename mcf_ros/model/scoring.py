@@ -15,6 +15,7 @@ exponential fit to the peaks of held-out normal score episodes, for a target rat
 """
 
 import math
+from collections import deque
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -92,30 +93,6 @@ def attention_shift(attention: np.ndarray, normal_mean) -> np.ndarray:
     return np.abs(attention - np.asarray(normal_mean)).mean(axis=1)
 
 
-def evidence_z(evidence: dict[str, np.ndarray], calibration_median: dict, calibration_scale: dict) -> dict:
-    """Return each channel's robust z-score (missing values become 0, i.e. normal)."""
-    z = {}
-    for channel in CHANNELS:
-        value = (evidence[channel] - calibration_median[channel]) / calibration_scale[channel]
-        z[channel] = np.nan_to_num(value, nan=0.0)
-    return z
-
-
-def trailing_max(values: np.ndarray, end_s: np.ndarray, span_s: float) -> np.ndarray:
-    """Return, per window, the largest value among the windows that end within the last `span_s` seconds."""
-    start = np.searchsorted(end_s, end_s - span_s + 1e-9)
-    return np.array([values[first : last + 1].max() for last, first in enumerate(start)])
-
-
-def span_evidence(z: dict, end_s: np.ndarray, span_s: float) -> dict:
-    """Spread the per-frame camera evidence over the window's span.
-
-    The model sees only a window's newest frame, but the window covers `span_s` seconds of the
-    cell; a camera fault inside that span is evidence for the window, as a joint fault inside it is.
-    """
-    return {**z, **{channel: trailing_max(z[channel], end_s, span_s) for channel in ('camera_error', 'frame_gap')}}
-
-
 def combine(z: dict) -> dict[str, np.ndarray]:
     """Return camera, kinematics and overall anomaly evidence from the channel z-scores."""
     camera = np.maximum(z['camera_error'], z['frame_gap'])
@@ -130,9 +107,72 @@ def combine(z: dict) -> dict[str, np.ndarray]:
     }
 
 
+class StreamScorer:
+    """Turns each window's raw evidence into its score, flag and blame, one window at a time.
+
+    The node and `mcf eval` both score through this, so online and offline decisions are the same.
+    Camera evidence is spread over the window's span: the model sees only a window's newest frame,
+    but the window covers `span_s` seconds of the cell, and a camera fault inside that span is
+    evidence for the window, as a joint fault inside it is. The flag rises after `persistence`
+    windows above the threshold and clears after as many below it. A window that ends before the
+    previous one (a bag loop, a sim-time reset) starts the stream afresh.
+    """
+
+    SPREAD = ('camera_error', 'frame_gap')
+
+    def __init__(self, calibration: 'Calibration', span_s: float):
+        self.calibration = calibration
+        self.span_s = span_s
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the recent windows and lower the flag."""
+        self._recent: deque[tuple[float, float, float]] = deque()
+        self._raised, self._run = False, 0
+
+    def step(self, end_s: float, evidence: dict) -> dict:
+        """Score one window from its raw evidence (`attention` vector and the channels but attention_shift)."""
+        calibration = self.calibration
+        if self._recent and end_s < self._recent[-1][0]:
+            self.reset()
+        shift = attention_shift(evidence['attention'][None], calibration.attention_mean)[0]
+        raw = {**evidence, 'attention_shift': shift}
+        z = {}
+        for channel in CHANNELS:
+            value = (float(raw[channel]) - calibration.median[channel]) / calibration.scale[channel]
+            z[channel] = 0.0 if math.isnan(value) else value
+        self._recent.append((end_s, z['camera_error'], z['frame_gap']))
+        while self._recent[0][0] < end_s - self.span_s + 1e-9:
+            self._recent.popleft()
+        for index, channel in enumerate(self.SPREAD, start=1):
+            z[channel] = max(entry[index] for entry in self._recent)
+        combined = combine(z)
+        above = combined['anomaly'] > calibration.threshold
+        self._run = self._run + 1 if above != self._raised else 0
+        if self._run >= calibration.persistence:
+            self._raised, self._run = above, 0
+        return {
+            'attention_shift': raw['attention_shift'],
+            'concept_score': float(np.mean(evidence['attention'])),
+            'camera_evidence': float(combined['camera']),
+            'kinematics_evidence': float(combined['kinematics']),
+            'anomaly_score': float(combined['anomaly']),
+            'threshold': calibration.threshold,
+            'is_anomaly': self._raised,
+            'blame': str(blame(combined, calibration.threshold)) if self._raised else 'none',
+        }
+
+
+def score_sequence(calibration: 'Calibration', span_s: float, end_s: np.ndarray, evidence: dict) -> dict:
+    """Score time-ordered windows (arrays of raw evidence, `attention` (N, D)) through a StreamScorer."""
+    scorer = StreamScorer(calibration, span_s)
+    keys = ['attention', *(channel for channel in CHANNELS if channel != 'attention_shift')]
+    rows = [scorer.step(float(t), {key: evidence[key][i] for key in keys}) for i, t in enumerate(end_s)]
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]} if rows else {}
+
+
 def calibrate(
     evidence: dict[str, np.ndarray],
-    attention_mean: np.ndarray,
     end_s: np.ndarray,
     span_s: float,
     windows_per_hour: float,
@@ -140,33 +180,23 @@ def calibrate(
     persistence: int = 3,
 ) -> Calibration:
     """Fit per-channel normal statistics and the threshold on held-out normal windows (in time order)."""
+    attention_mean = evidence['attention'].mean(0)
+    evidence = {**evidence, 'attention_shift': attention_shift(evidence['attention'], attention_mean)}
     median, scale = {}, {}
     for channel in CHANNELS:
         median[channel], scale[channel] = robust_stats(evidence[channel], ABSOLUTE_MIN_SCALE.get(channel, MIN_SCALE))
-    scores = combine(span_evidence(evidence_z(evidence, median, scale), end_s, span_s))['anomaly']
-    held = persistent(scores, persistence)
-    threshold = episode_threshold(held[np.isfinite(held)], windows_per_hour, target_false_alarms_per_hour)
-    return Calibration(
+    calibration = Calibration(
         median=median,
         scale=scale,
         attention_mean=[float(v) for v in attention_mean],
-        threshold=threshold,
+        threshold=math.inf,
         target_false_alarms_per_hour=target_false_alarms_per_hour,
         persistence=persistence,
         windows_per_hour=windows_per_hour,
     )
-
-
-def flags(scores: np.ndarray, threshold: float, persistence: int) -> np.ndarray:
-    """Raise the flag once `persistence` consecutive windows exceed the threshold; clear it likewise."""
-    raised = np.zeros(len(scores), dtype=bool)
-    state, run = False, 0
-    for index, above in enumerate(scores > threshold):
-        run = run + 1 if above != state else 0
-        if run >= persistence:
-            state, run = above, 0
-        raised[index] = state
-    return raised
+    held = persistent(score_sequence(calibration, span_s, end_s, evidence)['anomaly_score'], persistence)
+    calibration.threshold = episode_threshold(held[np.isfinite(held)], windows_per_hour, target_false_alarms_per_hour)
+    return calibration
 
 
 def blame(combined: dict, threshold: float) -> np.ndarray:

@@ -20,7 +20,7 @@ from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector, pick_device
 from mcf_ros.model.mcf import ModelConfig
 from mcf_ros.model.report import loss_curve_png
-from mcf_ros.model.scoring import attention_shift, calibrate
+from mcf_ros.model.scoring import calibrate
 from mcf_ros.model.training import TrainConfig, fit_normalisation, train_model
 
 HOLDOUT_FRACTION = 0.2
@@ -104,12 +104,8 @@ def train_from_bags(
         'calibration': {},
     }
     detector = Detector(Artifact(header, result.model.state_dict()), device)
-    evidence = detector.evidence(holdout)
-    attention_mean = evidence['attention'].mean(0)
-    evidence['attention_shift'] = attention_shift(evidence['attention'], attention_mean)
     calibration = calibrate(
-        evidence,
-        attention_mean,
+        detector.evidence(holdout),
         np.array([w.end_s for w in holdout]),
         spec.length_s,
         windows_per_hour=spec.camera_hz * 3600.0,

@@ -1,0 +1,1 @@
+"""Small API-compatible stand-ins for ROS packages without PyPI wheels, used only when those are missing."""
