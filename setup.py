@@ -29,7 +29,7 @@ setup(
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
-        (f'share/{PACKAGE}/config', glob('config/*.xml') + glob('config/*.yaml')),
+        (f'share/{PACKAGE}/config', glob('config/*.xml') + glob('config/*.yaml') + glob('config/*.rviz')),
         (f'share/{PACKAGE}/models', glob('models/*.mcf')),
     ],
     install_requires=[
@@ -50,6 +50,7 @@ setup(
     entry_points={
         'console_scripts': [
             'mcf = mcf_ros.cli:main',
+            'monitor = mcf_ros.ros.monitor:main',
         ],
     },
 )

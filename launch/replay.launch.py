@@ -1,27 +1,46 @@
-"""Replay a rosbag2 over DDS with /clock: `ros2 launch mcf_ros replay.launch.py bag:=DIR [rate:=R]`."""
+"""Regression-test a model on a bag: `ros2 launch mcf_ros replay.launch.py bag:=DIR [model:=M] [rviz:=true]`.
+
+Starts the monitor on sim time, the bag player (`mcf replay`, with /clock), and optionally rviz
+with config/monitor.rviz (overlay image and markers).
+"""
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess
-from launch.substitutions import LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription
+from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+ARGUMENTS = {
+    'bag': (None, 'rosbag2 directory (MCAP or sqlite3) to replay'),
+    'rate': ('1.0', 'replay speed factor'),
+    'start_offset': ('0.0', 'seconds of the bag to skip'),
+    'model': ('', 'model artifact (.mcf); empty = the shipped default-cell model'),
+    'rviz': ('false', 'also start rviz2 with config/monitor.rviz'),
+}
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument('bag', description='rosbag2 directory (MCAP or sqlite3) to replay'),
-            DeclareLaunchArgument('rate', default_value='1.0', description='replay speed factor'),
-            DeclareLaunchArgument('start_offset', default_value='0.0', description='seconds of the bag to skip'),
-            ExecuteProcess(
-                cmd=[
-                    'mcf',
-                    'replay',
-                    LaunchConfiguration('bag'),
-                    '--rate',
-                    LaunchConfiguration('rate'),
-                    '--start-offset',
-                    LaunchConfiguration('start_offset'),
-                ],
-                output='screen',
-            ),
-        ]
+    config = LaunchConfiguration
+    share = FindPackageShare('mcf_ros')
+    declared = [
+        DeclareLaunchArgument(name, description=text, **({} if default is None else {'default_value': default}))
+        for name, (default, text) in ARGUMENTS.items()
+    ]
+    monitor = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([share, 'launch', 'monitor.launch.py'])),
+        launch_arguments={'model': config('model'), 'use_sim_time': 'true'}.items(),
     )
+    player = ExecuteProcess(
+        cmd=['mcf', 'replay', config('bag'), '--rate', config('rate'), '--start-offset', config('start_offset'),
+             '--wait-for-subscribers', '10'],
+        output='screen',
+    )  # fmt: skip
+    rviz = Node(
+        package='rviz2',
+        executable='rviz2',
+        arguments=['-d', PathJoinSubstitution([share, 'config', 'monitor.rviz'])],
+        condition=IfCondition(config('rviz')),
+    )
+    return LaunchDescription([*declared, monitor, player, rviz])

@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_DEPENDENCIES = [
     'rclpy', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs', 'visualization_msgs', 'rosgraph_msgs',
-    'message_filters', 'cv_bridge', 'launch_ros', 'python3-torch', 'python3-numpy',
+    'message_filters', 'cv_bridge', 'launch_ros', 'python3-torch', 'python3-numpy', 'lifecycle_msgs',
+    'diagnostic_updater',
 ]  # fmt: skip
 
 
@@ -48,28 +49,44 @@ def test_wheel_installs_data_files_and_the_mcf_script(tmp_path):
         f'{share}/mcf_ros/package.xml',
         f'{share}/mcf_ros/config/fastdds_shm.xml',
         f'{share}/mcf_ros/launch/replay.launch.py',
+        f'{share}/mcf_ros/launch/monitor.launch.py',
+        f'{share}/mcf_ros/config/monitor.yaml',
+        f'{share}/mcf_ros/config/monitor.rviz',
+        f'{share}/mcf_ros/models/ur5e_cell.mcf',
     ):
         assert expected in names, f'the wheel does not install {expected}'
     entry_points = zipfile.ZipFile(wheel).read('mcf_ros-0.1.0.dist-info/entry_points.txt').decode()
     assert 'mcf = mcf_ros.cli:main' in entry_points
+    assert 'monitor = mcf_ros.ros.monitor:main' in entry_points
 
 
-def declared_launch_arguments(path: Path) -> set[str]:
-    calls = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Call)]
-    return {
-        c.args[0].value
-        for c in calls
-        if getattr(c.func, 'id', None) == 'DeclareLaunchArgument' and isinstance(c.args[0], ast.Constant)
-    }
+def launch_arguments(path: Path) -> set[str]:
+    """Return the names in the file's ARGUMENTS table (each becomes a DeclareLaunchArgument)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'ARGUMENTS':
+            return {key.value for key in node.value.keys}
+    raise AssertionError(f'{path} has no ARGUMENTS table')
 
 
-def test_replay_launch_file_declares_its_arguments():
-    assert declared_launch_arguments(ROOT / 'launch/replay.launch.py') == {'bag', 'rate', 'start_offset'}
+def test_launch_files_declare_their_arguments():
+    assert launch_arguments(ROOT / 'launch/replay.launch.py') == {'bag', 'rate', 'start_offset', 'model', 'rviz'}
+    assert launch_arguments(ROOT / 'launch/monitor.launch.py') == {
+        'model', 'params_file', 'namespace', 'image_topic', 'joint_topic', 'use_sim_time', 'log_level', 'autostart',
+    }  # fmt: skip
 
 
-def test_replay_launch_file_loads_with_ros_launch():
+def test_rviz_config_shows_the_overlay_and_the_markers():
+    rviz = (ROOT / 'config/monitor.rviz').read_text()
+    for expected in ('rviz_default_plugins/Image', 'Value: /mcf_monitor/overlay', 'rviz_default_plugins/MarkerArray',
+                     'Value: /mcf_monitor/markers'):  # fmt: skip
+        assert expected in rviz, f'monitor.rviz lacks {expected}'
+
+
+@pytest.mark.parametrize('name', ['replay.launch.py', 'monitor.launch.py'])
+def test_launch_files_load_with_ros_launch(name):
     sources = pytest.importorskip('launch.launch_description_sources', reason='ROS launch is not installed (no distro)')
-    source = sources.PythonLaunchDescriptionSource(str(ROOT / 'launch/replay.launch.py'))
+    pytest.importorskip('launch_ros', reason='launch_ros is not installed (no distro)')
+    source = sources.PythonLaunchDescriptionSource(str(ROOT / 'launch' / name))
     description = source.get_launch_description(None)
     assert description.entities
 

@@ -27,6 +27,7 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -197,7 +198,10 @@ class MonitorNode(LifecycleNode):
         sync.registerCallback(self._on_synchronised)
         image_sub.registerCallback(self._on_frame)
         self._subscriptions_in_use = [image_sub.sub, joint_sub.sub]
-        self._tick_timer = self.create_timer(1.0 / spec.camera_hz, self._tick)
+        # Stream loss is judged on the steady clock: under sim time a stalled /clock must not hide it.
+        self._tick_timer = self.create_timer(
+            1.0 / spec.camera_hz, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
         self.mode = 'stale'
         self.get_logger().info(
             f'active on {self.detector.device}: {self.param("image_topic")} + {self.param("joint_topic")}, '

@@ -1,0 +1,54 @@
+"""Run the mcf monitor: `ros2 launch mcf_ros monitor.launch.py model:=cell.mcf image_topic:=/cam/image_raw`."""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition, UnlessCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+ARGUMENTS = {
+    'model': ('', 'model artifact (.mcf); empty = the shipped default-cell model'),
+    'params_file': (
+        PathJoinSubstitution([FindPackageShare('mcf_ros'), 'config', 'monitor.yaml']),
+        'parameter file (config/monitor.yaml)',
+    ),
+    'namespace': ('', 'namespace of the node'),
+    'image_topic': ('/camera/image_raw', 'camera topic (sensor_msgs/Image)'),
+    'joint_topic': ('/joint_states', 'joint state topic (sensor_msgs/JointState)'),
+    'use_sim_time': ('false', 'follow /clock (bag replay)'),
+    'log_level': ('info', 'logging level'),
+    'autostart': ('true', 'configure and activate at once; false leaves it to a lifecycle manager'),
+}
+
+
+def monitor(autostart: bool) -> Node:
+    config = LaunchConfiguration
+    condition = IfCondition if autostart else UnlessCondition
+    return Node(
+        package='mcf_ros',
+        executable='monitor',
+        name='mcf_monitor',
+        namespace=config('namespace'),
+        output='screen',
+        arguments=['--autostart'] if autostart else [],
+        parameters=[
+            config('params_file'),
+            {
+                'model_path': config('model'),
+                'image_topic': config('image_topic'),
+                'joint_topic': config('joint_topic'),
+                'use_sim_time': config('use_sim_time'),
+            },
+        ],
+        ros_arguments=['--log-level', config('log_level')],
+        condition=condition(config('autostart')),
+    )
+
+
+def generate_launch_description():
+    declared = [
+        DeclareLaunchArgument(name, default_value=default, description=text)
+        for name, (default, text) in ARGUMENTS.items()
+    ]
+    return LaunchDescription([*declared, monitor(autostart=True), monitor(autostart=False)])

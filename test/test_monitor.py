@@ -1,0 +1,150 @@
+"""The monitor node over real DDS in its own process: agrees with `mcf eval`, degrades, refuses bad models."""
+
+import csv
+import math
+import signal
+import time
+
+import numpy as np
+import pytest
+from live_cell import LiveCell, start_monitor, stop_process
+from mcf_process import run_mcf, start_mcf, wait_for_line
+
+from mcf_ros.data.bags import BagReader
+from mcf_ros.data.labels import read_labels
+from mcf_ros.data.messages import parse, stamp_ns
+
+ERROR = 2  # diagnostic_msgs/DiagnosticStatus.ERROR
+OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']
+FAULTS = 'camera_black,collision,joint_spikes'
+
+
+@pytest.fixture(scope='module')
+def fault_bag(tmp_path_factory):
+    """A simulated cell with a camera, a physical and a kinematics fault, and its offline `mcf eval` scores."""
+    root = tmp_path_factory.mktemp('monitor')
+    bag = root / 'faults'
+    result = run_mcf('sim', '--out', str(bag), '--duration', '36', '--seed', '7', '--faults', FAULTS, timeout=300)
+    assert result.returncode == 0, result.stderr
+    result = run_mcf('eval', '--model', 'models/ur5e_cell.mcf', '--bag', str(bag), '--report', str(root / 'offline'))
+    assert result.returncode == 0, result.stderr
+    with (root / 'offline' / 'scores.csv').open() as handle:
+        offline = {round(float(row['stamp_s']) * 1e3): row['is_anomaly'] == '1' for row in csv.DictReader(handle)}
+    return bag, offline
+
+
+def recorded_outputs(path):
+    """Return (scores by window end in ms, anomaly flags in order, diagnostics statuses) from a recording."""
+    scores, anomaly, diagnostics = {}, [], []
+    with BagReader(path) as bag:
+        for message in bag.messages(OUTPUTS):
+            parsed = parse(message.data, message.msgtype)
+            if message.topic == '/mcf_monitor/scores':
+                scores[round(stamp_ns(parsed) / 1e6)] = dict(zip(parsed.name, parsed.position, strict=True))
+            elif message.topic == '/mcf_monitor/anomaly':
+                anomaly.append(parsed.data)
+            else:
+                diagnostics += [{kv.key: kv.value for kv in s.values} | {'_level': s.level} for s in parsed.status]
+    return scores, anomaly, diagnostics
+
+
+def test_replayed_bag_gives_the_same_flags_as_offline_eval(fault_bag, tmp_path):
+    bag, offline = fault_bag
+    monitor = start_monitor(tmp_path / 'monitor.log', 'model_path:=models/ur5e_cell.mcf', 'use_sim_time:=true')
+    recorder = start_mcf('record', str(tmp_path / 'out'), '--topics', *OUTPUTS, log=tmp_path / 'record.log')
+    try:
+        wait_for_line(tmp_path / 'monitor.log', 'active on', timeout=30)
+        wait_for_line(tmp_path / 'record.log', 'recording /mcf_monitor/scores', timeout=30)
+        replay = run_mcf('replay', str(bag), '--wait-for-subscribers', '20', '--quiet', timeout=120)
+        assert replay.returncode == 0, replay.stderr
+        wait_for_line(tmp_path / 'monitor.log', 'mode nominal -> stale', timeout=10)
+        recorder.send_signal(signal.SIGINT)
+        assert recorder.wait(30) == 0
+        assert stop_process(monitor) == 0, (tmp_path / 'monitor.log').read_text()
+    finally:
+        recorder.kill()
+        monitor.kill()
+    scores, anomaly, diagnostics = recorded_outputs(tmp_path / 'out')
+    common = sorted(set(scores) & set(offline))
+    print(f'\n{len(scores)} windows online, {len(offline)} offline, {len(common)} at the same stamps')
+    assert len(common) >= 0.95 * len(offline), 'the node scored other windows than mcf eval'
+    agreement = np.mean([bool(scores[t]['is_anomaly']) == offline[t] for t in common])
+    print(f'flag agreement with mcf eval: {100 * agreement:.1f} %')
+    assert agreement >= 0.95
+    assert len(anomaly) == len(scores), '~/anomaly is published for every window'
+    for label in read_labels(bag):
+        inside = [t for t in scores if label.start_s * 1e3 <= t <= label.end_s * 1e3 + 1000]
+        assert any(scores[t]['is_anomaly'] for t in inside), f'{label.kind} was not flagged online'
+    latency = np.array([s['latency_ms'] for s in scores.values()])
+    print(f'frame received -> scores published: p50 {np.median(latency):.1f} ms, p99 {np.percentile(latency, 99):.1f}')
+    last = [d for d in diagnostics if 'windows_scored' in d][-1]
+    for key in ('frames_hz', 'joint_states_hz', 'windows_dropped', 'frames_unmatched', 'latency_p50_ms',
+                'latency_p99_ms', 'device', 'model_id', 'mode'):  # fmt: skip
+        assert key in last, f'/diagnostics lacks {key}: {last}'
+    assert int(last['windows_scored']) == len(scores)
+    assert last['model_id'] == '1d47531200a8' and last['device'] == 'cpu'
+
+
+def test_a_lost_stream_degrades_scoring_and_recovers_within_a_second(tmp_path):
+    log = tmp_path / 'monitor.log'
+    monitor = start_monitor(log, 'stale_after_s:=0.5', 'diagnostics_period_s:=0.2')
+    try:
+        wait_for_line(log, 'active on', timeout=30)
+        with LiveCell() as cell:
+            cell.wait_for(lambda: cell.received.scores, 15, 'scoring')
+            for stream, degraded in (('camera', 'degraded-camera'), ('kinematics', 'degraded-kinematics')):
+                cell.live[stream] = False
+                lost = time.monotonic()
+                seen = cell.wait_for(lambda d=degraded, t=lost: cell.mode_since(t, d), 3, f'{degraded} on /diagnostics')
+                print(f'\n{stream} lost: {degraded} on /diagnostics after {seen - lost:.2f} s')
+                assert seen - lost <= 1.0
+                cell.wait_for(lambda t=seen: len(cell.scores_between(t, math.inf)) >= 30, 5, f'scoring in {degraded}')
+                assert {s['mode_name'] for s in cell.scores_between(seen + 0.1, math.inf)} == {degraded}
+                cell.live[stream] = True
+                back = time.monotonic()
+                seen = cell.wait_for(lambda t=back: cell.mode_since(t, 'nominal'), 3, 'nominal after recovery')
+                print(f'{stream} back: nominal after {seen - back:.2f} s')
+                assert seen - back <= 1.0
+            cell.live.update(camera=False, kinematics=False)
+            lost = time.monotonic()
+            seen = cell.wait_for(lambda: cell.mode_since(lost, 'stale'), 3, 'stale on /diagnostics')
+            assert seen - lost <= 1.0
+            time.sleep(1.0)
+            assert not cell.scores_between(seen + 0.2, math.inf), 'nothing is scored while both streams are lost'
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+
+
+def test_a_missing_model_is_refused_with_an_error_on_diagnostics(tmp_path):
+    log = tmp_path / 'monitor.log'
+    monitor = start_monitor(log, 'model_path:=/nonexistent/cell.mcf', 'diagnostics_period_s:=0.2')
+    try:
+        with LiveCell() as cell:
+            message = cell.wait_for(
+                lambda: next((m for _, level, m, _ in cell.received.diagnostics if level == ERROR), None), 20, 'ERROR'
+            )
+            assert '/nonexistent/cell.mcf' in message
+            assert not cell.received.scores
+    finally:
+        assert stop_process(monitor) == 0
+    errors = [line for line in log.read_text().splitlines() if '[ERROR]' in line]
+    assert len(errors) == 1 and 'cannot configure' in errors[0] and 'Traceback' not in log.read_text()
+
+
+def test_overload_scores_the_newest_window_and_counts_the_drops(tmp_path):
+    log = tmp_path / 'monitor.log'
+    delay_s = 0.1  # 3x slower than the 30 Hz camera
+    monitor = start_monitor(log, f'inference_delay_s:={delay_s}', 'diagnostics_period_s:=0.5')
+    try:
+        wait_for_line(log, 'active on', timeout=30)
+        with LiveCell() as cell:
+            cell.wait_for(lambda: len(cell.received.scores) >= 40, 30, '40 windows scored')
+            last = cell.received.diagnostics[-1][3]
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+    latency = np.array([fields['latency_ms'] for _, _, fields in cell.received.scores])
+    dropped = last['windows_dropped']
+    print(f'\noverload: latency p50 {np.median(latency):.0f} ms, max {latency.max():.0f} ms; {dropped} dropped')
+    assert int(last['windows_dropped']) > int(last['windows_scored']), 'at 3x overload most windows are dropped'
+    # Latest-wins: a window waits at most for the one being scored, never behind a queue.
+    assert latency.max() < 2 * delay_s * 1e3 + 50

@@ -1,0 +1,110 @@
+"""The import seam's stand-ins and image conversion, driven directly (no DDS): the same API the node uses."""
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time as TimeMsg
+from rclpy.clock import ClockType
+from rclpy.time import Time
+from sensor_msgs.msg import Image, JointState
+
+from mcf_ros.data.windows import RejectedInputError
+from mcf_ros.ros.seams import BACKENDS, image_rgb
+from mcf_ros.ros.standins.message_filters import ApproximateTimeSynchronizer, Cache, SimpleFilter
+
+
+def stamped(message, stamp_ms: int):
+    message.header.stamp = TimeMsg(sec=stamp_ms // 1000, nanosec=(stamp_ms % 1000) * 10**6)
+    return message
+
+
+def at(stamp_ms: int) -> Time:
+    return Time(nanoseconds=stamp_ms * 10**6, clock_type=ClockType.ROS_TIME)
+
+
+def test_the_seam_names_its_backends():
+    assert set(BACKENDS) == {'sync', 'diagnostics', 'images'}
+    assert BACKENDS['images'] in ('cv_bridge', 'rosbags-image')
+
+
+def test_cache_keeps_the_newest_messages_and_answers_interval_queries():
+    source = SimpleFilter()
+    cache = Cache(source, cache_size=3)
+    passed = []
+    cache.registerCallback(passed.append)
+    for ms in (10, 20, 30, 40):
+        source.signalMessage(stamped(JointState(), ms))
+    assert len(passed) == 4, 'a Cache passes every message on'
+    assert [Time.from_msg(m.header.stamp) for m in cache.getInterval(at(0), at(35))] == [at(20), at(30)]
+    assert cache.getOldestTime() == at(20) and cache.getLastestTime() == at(40)
+    assert Time.from_msg(cache.getElemAfterTime(at(25)).header.stamp) == at(30)
+    assert Time.from_msg(cache.getElemBeforeTime(at(25)).header.stamp) == at(20)
+    assert cache.getLast() is passed[-1]
+
+
+def test_synchronizer_pairs_a_frame_with_the_nearest_joint_state_within_slop():
+    frames, joints = SimpleFilter(), SimpleFilter()
+    sync = ApproximateTimeSynchronizer([frames, joints], queue_size=10, slop=0.003)
+    pairs = []
+    sync.registerCallback(lambda frame, joint: pairs.append((frame.header.stamp.nanosec, joint.header.stamp.nanosec)))
+    for ms in (96, 98, 100):
+        joints.signalMessage(stamped(JointState(), ms))
+    frames.signalMessage(stamped(Image(), 101))
+    assert pairs == [(101 * 10**6, 100 * 10**6)]
+    frames.signalMessage(stamped(Image(), 150))  # no joint state within 3 ms: waits
+    assert len(pairs) == 1
+    joints.signalMessage(stamped(JointState(), 149))
+    assert pairs[-1] == (150 * 10**6, 149 * 10**6)
+    frames.signalMessage(stamped(Image(), 101))  # its partner was consumed
+    assert len(pairs) == 2
+
+
+def test_synchronizer_queues_are_bounded():
+    frames, joints = SimpleFilter(), SimpleFilter()
+    sync = ApproximateTimeSynchronizer([frames, joints], queue_size=5, slop=0.001)
+    for ms in range(100):
+        joints.signalMessage(stamped(JointState(), ms * 10))
+    assert len(sync.queues[1]) == 5
+
+
+def image(encoding: str, pixels: np.ndarray, step: int | None = None) -> Image:
+    height, width = pixels.shape[:2]
+    row_bytes = pixels[0].size
+    step = step or row_bytes
+    rows = np.zeros((height, step), np.uint8)
+    rows[:, :row_bytes] = pixels.reshape(height, -1)
+    message = Image(height=height, width=width, encoding=encoding, step=step)
+    message.data = rows.tobytes()
+    return message
+
+
+@pytest.mark.parametrize('step', [None, 16])
+def test_images_convert_to_rgb_from_every_supported_encoding(step):
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    assert np.array_equal(image_rgb(image('rgb8', rgb, step)), rgb)
+    assert np.array_equal(image_rgb(image('bgr8', rgb[..., ::-1].copy(), step)), rgb)
+    mono = rgb[..., 0].copy()
+    assert np.array_equal(image_rgb(image('mono8', mono, step)), np.repeat(mono[..., None], 3, axis=2))
+
+
+def broken(**fields) -> Image:
+    message = image('rgb8', np.zeros((4, 4, 3), np.uint8))
+    for key, value in fields.items():
+        setattr(message, key, value)
+    return message
+
+
+@pytest.mark.parametrize(
+    ('message', 'reason'),
+    [
+        (broken(encoding='16UC1'), 'image_encoding'),
+        (broken(height=0, data=b''), 'image_empty'),
+        (broken(height=5000, width=5000, step=15000, data=b''), 'image_too_large'),
+        (broken(step=6), 'image_step'),
+        (broken(data=bytes(47)), 'image_data_length'),
+        (broken(data=bytes(49)), 'image_data_length'),
+    ],
+)
+def test_bad_images_are_rejected_with_a_reason(message, reason):
+    with pytest.raises(RejectedInputError) as rejected:
+        image_rgb(message)
+    assert rejected.value.reason == reason
