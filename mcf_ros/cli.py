@@ -6,6 +6,7 @@ bad argument is reported before anything joins the ROS graph.
 
 import argparse
 import sys
+from pathlib import Path
 
 from mcf_ros import __version__
 from mcf_ros.errors import UserError
@@ -227,6 +228,24 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bench(args: argparse.Namespace) -> int:
+    """Measure the monitor's latency against the DDS floor and the model alone, and print the table."""
+    from mcf_ros.model.inference import pick_device
+    from mcf_ros.ros.bench import run_bench as bench
+    from mcf_ros.ros.bench import table
+
+    if args.duration <= 0:
+        raise UserError(f'--duration must be positive, got {args.duration}')
+    if args.model and not Path(args.model).is_file():
+        raise UserError(f'model not found: {args.model}')
+    if args.json and not Path(args.json).resolve().parent.is_dir():
+        raise UserError(f'--json: no such directory: {Path(args.json).parent}')
+    device = str(pick_device(args.device))
+    results = bench(args.model, device, args.duration, args.json, log=lambda text: print(text, file=sys.stderr))
+    print(table(results))
+    return 0
+
+
 def not_implemented(args: argparse.Namespace) -> int:
     """Refuse a subcommand whose issue has not landed yet."""
     raise NotImplementedYetError(f'mcf {args.command}: not implemented yet')
@@ -316,8 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser('bench', help='latency and throughput benchmarks against measured floors')
     bench.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
+    bench.add_argument('--model', help='model artifact (default: the shipped default-cell model)')
+    bench.add_argument('--duration', type=float, default=20.0, help='seconds measured per stage (default 20)')
     bench.add_argument('--json', help='also write the results as JSON here')
-    bench.set_defaults(run=not_implemented)
+    bench.set_defaults(run=run_bench)
     return parser
 
 

@@ -28,7 +28,7 @@ import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.experimental import EventsExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -53,6 +53,7 @@ from mcf_ros.ros.worker import LatestWins
 NODE_NAME = 'mcf_monitor'
 LATENCY_WINDOWS = 1000
 LOG_EVERY_S = 10.0
+SWITCH_INTERVAL_S = 0.0005
 RELIABILITY = {
     'best_effort': ReliabilityPolicy.BEST_EFFORT,
     'reliable': ReliabilityPolicy.RELIABLE,
@@ -428,12 +429,16 @@ def main(argv: list[str] | None = None) -> int:
     """Console script `monitor`: run the node until SIGINT/SIGTERM; `--autostart` configures and activates it."""
     argv = sys.argv if argv is None else argv
     autostart = '--autostart' in remove_ros_args(argv)
+    # The executor thread runs Python for every joint state (500 Hz); hand the GIL to the
+    # inference thread within 0.5 ms instead of the default 5 ms.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     os.environ.update(ros_env.user_defaults(os.environ))
     context = rclpy.Context()
     rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_event()
     node = MonitorNode(context=context)
-    executor = SingleThreadedExecutor(context=context)
+    # The C++ events executor: a fraction of the Python executor's cost per message at 500 Hz.
+    executor = EventsExecutor(context=context)
     executor.add_node(node)
     try:
         if autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:

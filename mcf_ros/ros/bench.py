@@ -1,0 +1,305 @@
+"""`mcf bench`: end-to-end latency of the monitor against floors measured in the same run.
+
+Layout, as on a cell: this process plays the cell (640x480 rgb8 frames at 30 Hz and joint
+states at 500 Hz, stamped at publish time) and listens to the output; a second process is
+either the echo node, which republishes each frame's stamp and does no inference (the DDS floor),
+or the monitor. Latency = output received - frame stamp, on this host's clock. The model's own
+latency per window is measured alone, in this process. CPU % and RSS are those of the second
+process.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mcf_ros import ros_env
+from mcf_ros.paths import share_dir
+
+FRAME_HZ = 30.0
+JOINT_HZ = 500.0
+WIDTH, HEIGHT = 640, 480
+ECHO_NODE = 'mcf_bench_echo'
+BENCH_DOMAIN = 97
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Phase:
+    """Latency (ms) and the resources of the process under test during one measured phase."""
+
+    name: str
+    windows: int
+    p50_ms: float
+    p99_ms: float
+    cpu_percent: float
+    rss_mb: float
+
+
+def model_latency(model_path: str, device: str, repeats: int = 500) -> dict:
+    """Return the model's own per-window latency (ms): window tensors in, evidence out, batch 1."""
+    import torch
+
+    from mcf_ros.data.windows import Window
+    from mcf_ros.model.artifact import load_artifact
+    from mcf_ros.model.inference import Detector
+
+    torch.set_num_threads(1)
+    detector = Detector(load_artifact(model_path), device)
+    spec = detector.spec
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (spec.image_size, spec.image_size, 3), dtype=np.uint8)
+    window = Window(1.0, image, rng.normal(size=(spec.grid_points, spec.joint_features)).astype(np.float32), 0.03, 1.0)
+    for _ in range(20):
+        detector.evidence([window])
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        detector.evidence([window])
+        if detector.device.type == 'cuda':
+            torch.cuda.synchronize()
+        times.append(1e3 * (time.perf_counter() - started))
+    return {
+        'device': str(detector.device),
+        'p50_ms': float(np.median(times)),
+        'p99_ms': float(np.percentile(times, 99)),
+    }
+
+
+def echo_main() -> int:
+    """The floor: subscribe and spin like the monitor, republish each frame's header on a JointState, infer nothing."""
+    from rclpy.experimental import EventsExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image, JointState
+
+    from mcf_ros.ros.runtime import ros_node, stop_event
+
+    stop = stop_event()
+    with ros_node(ECHO_NODE) as node:
+        publisher = node.create_publisher(JointState, '~/scores', 10)
+
+        def echo(frame: Image) -> None:
+            publisher.publish(JointState(header=frame.header, name=['echo'], position=[float(len(frame.data))]))
+
+        camera_qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+        node.create_subscription(Image, '/camera/image_raw', echo, camera_qos)
+        node.create_subscription(JointState, '/joint_states', lambda _: None, 100)
+        executor = EventsExecutor(context=node.context)  # as the monitor's
+        executor.add_node(node)
+        node.get_logger().info('ready')
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.1)
+    return 0
+
+
+class CellDriver:
+    """Publishes the camera and joint streams and records the latency of the output topic."""
+
+    def __init__(self, node, joint_names: list[str]):
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import Image, JointState
+
+        self._node = node
+        self._names = joint_names
+        camera_qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self._frames = node.create_publisher(Image, '/camera/image_raw', camera_qos)
+        self._joints = node.create_publisher(JointState, '/joint_states', 100)
+        self._pixels = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+        self._Image, self._JointState = Image, JointState
+        self.latencies_ms: list[float] = []
+        self._subscription = None
+        self._stop = threading.Event()
+
+    def listen(self, topic: str) -> None:
+        """Record the latency of every message on `topic` (replacing the previous one)."""
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        if self._subscription is not None:
+            self._node.destroy_subscription(self._subscription)
+        self.latencies_ms = []
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self._subscription = self._node.create_subscription(self._JointState, topic, self._on_output, qos)
+
+    def _on_output(self, message) -> None:
+        now_ns = time.time_ns()
+        stamp_ns = message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
+        self.latencies_ms.append((now_ns - stamp_ns) / 1e6)
+
+    def publish_forever(self) -> None:
+        """Joint states every 2 ms and a frame every 1/30 s, stamped at publish time, until stopped."""
+        start = time.monotonic()
+        frame_every = round(JOINT_HZ / FRAME_HZ)
+        tick = 0
+        while not self._stop.is_set():
+            time.sleep(max(0.0, start + tick / JOINT_HZ - time.monotonic()))
+            t = tick / JOINT_HZ
+            joint = self._JointState(
+                name=self._names,
+                position=[0.5 * math.sin(0.5 * t + k) for k in range(len(self._names))],
+                velocity=[0.25 * math.cos(0.5 * t + k) for k in range(len(self._names))],
+                effort=[1.0] * len(self._names),
+            )
+            joint.header.stamp = self._node.get_clock().now().to_msg()
+            self._joints.publish(joint)
+            if tick % frame_every == 0:
+                frame = self._Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3)
+                frame.header.frame_id = 'cell_camera'
+                frame.data = np.roll(self._pixels, tick, axis=1).tobytes()
+                frame.header.stamp = self._node.get_clock().now().to_msg()
+                self._frames.publish(frame)
+            tick += 1
+
+    def stop(self) -> None:
+        """End publish_forever."""
+        self._stop.set()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def _measure(
+    name: str, command: list[str], topic: str, driver: CellDriver, log: Path, warmup_s: float, duration_s: float
+) -> Phase:
+    """Start the process under test, let it warm up, and measure latency, CPU and RSS for `duration_s`."""
+    with log.open('w') as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while 'ready' not in log.read_text() and 'active on' not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f'{name} did not start:\n{log.read_text()}')
+            time.sleep(0.1)
+        driver.listen(topic)
+        time.sleep(warmup_s)
+        driver.latencies_ms = []
+        cpu_before, started = _cpu_seconds(process.pid), time.monotonic()
+        time.sleep(duration_s)
+        cpu = 100.0 * (_cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
+        latencies, rss = np.array(driver.latencies_ms), _rss_mb(process.pid)
+    finally:
+        process.send_signal(subprocess.signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if len(latencies) == 0:
+        raise RuntimeError(f'no output from {name} on {topic}:\n{log.read_text()}')
+    return Phase(name, len(latencies), float(np.median(latencies)), float(np.percentile(latencies, 99)), cpu, rss)
+
+
+def run_bench(model_path: str | None, device: str, duration_s: float, json_path: str | None, log=print) -> dict:
+    """Measure the floor, the model alone and the monitor; return (and optionally write) the results."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from mcf_ros.model.artifact import load_artifact
+
+    model_path = model_path or str(share_dir() / 'models' / 'ur5e_cell.mcf')
+    joint_names = load_artifact(model_path).header['window']['joint_names']
+    workdir = Path(tempfile.mkdtemp(prefix='mcf_bench_'))
+    os.environ.update(ros_env.isolated(int(os.environ.get('MCF_BENCH_DOMAIN', BENCH_DOMAIN)), workdir / 'ros_log'))
+    ros_env.remove_orphaned_shm_segments()
+    log(f'model alone ({device}) ...')
+    model = model_latency(model_path, device)
+    context = rclpy.Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node('mcf_bench_cell', context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    driver = CellDriver(node, joint_names)
+    done = threading.Event()
+
+    def spin() -> None:
+        while not done.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
+    threads = [threading.Thread(target=driver.publish_forever, daemon=True), threading.Thread(target=spin, daemon=True)]
+    for thread in threads:
+        thread.start()
+    python = [sys.executable, '-m']
+    try:
+        log(f'DDS floor: echo node, {duration_s:g} s ...')
+        echo_command = [*python, 'mcf_ros.ros.bench']
+        floor = _measure('echo', echo_command, f'/{ECHO_NODE}/scores', driver, workdir / 'echo.log', 3.0, duration_s)
+        log(f'monitor on {device}, {duration_s:g} s ...')
+        monitor_command = [
+            *python, 'mcf_ros.ros.monitor', '--autostart', '--ros-args',
+            '-p', f'model_path:={model_path}', '-p', f'device:={device}',
+        ]  # fmt: skip
+        monitor = _measure(
+            'monitor', monitor_command, '/mcf_monitor/scores', driver, workdir / 'monitor.log', 5.0, duration_s
+        )
+    finally:
+        driver.stop()
+        done.set()
+        for thread in threads:
+            thread.join(2)
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        ros_env.remove_orphaned_shm_segments()
+    budget = 2 * floor.p99_ms + model['p99_ms']
+    results = {
+        'setup': {
+            'frames': f'{WIDTH}x{HEIGHT} rgb8 @ {FRAME_HZ:g} Hz',
+            'joint_states_hz': JOINT_HZ,
+            'seconds': duration_s,
+            'cpu_count': os.cpu_count(),
+            'model': model_path,
+        },
+        'floor': asdict(floor),
+        'model': model,
+        'monitor': asdict(monitor),
+        'ratio_p50_to_floor': monitor.p50_ms / floor.p50_ms,
+        'ratio_p99_to_floor': monitor.p99_ms / floor.p99_ms,
+        'p99_budget_ms': budget,
+        'p99_within_budget': monitor.p99_ms <= budget,
+    }
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=2))
+    return results
+
+
+def table(results: dict) -> str:
+    """Return the results as a Markdown table with the ratios to the floor."""
+    floor, monitor, model = results['floor'], results['monitor'], results['model']
+
+    def row(stage: str, phase: dict | None, p50: float, p99: float) -> str:
+        resources = f'{phase["cpu_percent"]:.0f} | {phase["rss_mb"]:.0f}' if phase else ' | '
+        return f'| {stage} | {phase["windows"] if phase else ""} | {p50:.2f} | {p99:.2f} | {resources} |'
+
+    rows = [
+        '| stage | windows | p50 ms | p99 ms | CPU % | RSS MB |',
+        '|---|---|---|---|---|---|',
+        row('DDS floor (echo node)', floor, floor['p50_ms'], floor['p99_ms']),
+        row(f'model alone ({model["device"]}, batch 1)', None, model['p50_ms'], model['p99_ms']),
+        row('monitor, frame -> ~/scores', monitor, monitor['p50_ms'], monitor['p99_ms']),
+        f'| monitor / floor | | {results["ratio_p50_to_floor"]:.1f}x | {results["ratio_p99_to_floor"]:.1f}x | | |',
+    ]
+    verdict = 'within' if results['p99_within_budget'] else 'OVER'
+    rows.append(
+        f'\np99 {monitor["p99_ms"]:.2f} ms is {verdict} the budget 2 x floor p99 + model p99 '
+        f'= {results["p99_budget_ms"]:.2f} ms'
+    )
+    return '\n'.join(rows)
+
+
+if __name__ == '__main__':
+    sys.exit(echo_main())
