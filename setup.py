@@ -44,7 +44,7 @@ setup(
     ],
     extras_require={
         'wheels': ROS_WHEELS,
-        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'ruff==0.17.6', 'hypothesis>=6.100'],
+        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'ruff==0.17.6', 'hypothesis>=6.100', 'pyyaml>=6'],
     },
     zip_safe=True,
     entry_points={

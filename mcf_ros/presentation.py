@@ -8,6 +8,8 @@ empty). The header stamp is the window's end and frame_id the camera's frame. Fi
 SCORE_FIELDS, then `concept_0` .. `concept_{D-1}` (the attention vector a).
 """
 
+import math
+
 import cv2
 import numpy as np
 
@@ -53,20 +55,28 @@ def state_line(scored: dict, mode: str) -> str:
     )
 
 
+MIN_OVERLAY_WIDTH = 480
 ALARM_RGB = (220, 40, 40)
 NORMAL_RGB = (40, 180, 80)
 
 
 def draw_overlay(rgb: np.ndarray, scored: dict, mode: str) -> np.ndarray:
-    """Return a copy of the camera frame with the score bar, the flag, the blame and the mode drawn on it."""
-    image = np.ascontiguousarray(rgb).copy()
+    """Return a copy of the camera frame with the score bar, the flag, the blame and the mode drawn on it.
+
+    A frame narrower than MIN_OVERLAY_WIDTH is enlarged (whole pixels) so that the text stays legible.
+    """
+    zoom = math.ceil(MIN_OVERLAY_WIDTH / rgb.shape[1])
+    if zoom > 1:
+        image = cv2.resize(rgb, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+    else:
+        image = np.ascontiguousarray(rgb).copy()
     height, width = image.shape[:2]
-    scale = max(width / 640.0, 0.35)
+    scale = width / 640.0
     band = int(44 * scale) + 4
     image[:band] = (0.35 * image[:band]).astype(np.uint8)
     colour = ALARM_RGB if scored['is_anomaly'] else NORMAL_RGB
     text = state_line(scored, mode)
-    cv2.putText(image, text, (6, int(18 * scale) + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour, 1, cv2.LINE_AA)
+    cv2.putText(image, text, (6, int(18 * scale) + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, colour, 1, cv2.LINE_AA)
     # The bar fills to the threshold at its middle; past that it is the alarm colour.
     fill = min(float(scored['anomaly_score']) / max(float(scored['threshold']), 1e-9) / 2.0, 1.0)
     top, bottom = int(28 * scale) + 2, band - 4

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -105,6 +107,18 @@ class LiveCell:
 
     def scores_between(self, start: float, end: float) -> list[dict]:
         return [fields for t, _, fields in self.received.scores if start <= t < end]
+
+    def transition(self, transition_id: int, node_name: str = 'mcf_monitor', timeout: float = 20) -> bool:
+        """Ask a lifecycle node for a transition (lifecycle_msgs/Transition id); return whether it succeeded."""
+        client = self.node.create_client(ChangeState, f'/{node_name}/change_state')
+        try:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise AssertionError(f'/{node_name}/change_state is not offered')
+            future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
+            self.wait_for(future.done, timeout, f'transition {transition_id}')
+            return future.result().success
+        finally:
+            self.node.destroy_client(client)
 
     def _spin(self) -> None:
         while not self._stop.is_set():

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from lifecycle_msgs.msg import Transition
 from live_cell import LiveCell, start_monitor, stop_process
 from mcf_process import run_mcf, start_mcf, wait_for_line
 
@@ -113,6 +114,46 @@ def test_a_lost_stream_degrades_scoring_and_recovers_within_a_second(tmp_path):
             assert not cell.scores_between(seen + 0.2, math.inf), 'nothing is scored while both streams are lost'
     finally:
         assert stop_process(monitor) == 0, log.read_text()
+
+
+def test_lifecycle_transitions_start_and_stop_scoring(tmp_path):
+    log = tmp_path / 'monitor.log'
+    monitor = start_monitor(log, 'diagnostics_period_s:=0.2', autostart=False)
+    try:
+        with LiveCell() as cell:
+            cell.wait_for(lambda: cell.received.diagnostics, 20, 'diagnostics from the unconfigured node')
+            time.sleep(1.5)
+            assert not cell.received.scores, 'an unconfigured node scores nothing'
+            assert cell.transition(Transition.TRANSITION_CONFIGURE)
+            assert cell.transition(Transition.TRANSITION_ACTIVATE)
+            cell.wait_for(lambda: len(cell.received.scores) >= 10, 20, 'scoring once active')
+            assert cell.transition(Transition.TRANSITION_DEACTIVATE)
+            stopped = len(cell.received.scores)
+            time.sleep(1.0)
+            assert len(cell.received.scores) == stopped, 'an inactive node publishes no scores'
+            assert cell.transition(Transition.TRANSITION_ACTIVATE)
+            cell.wait_for(lambda: len(cell.received.scores) >= stopped + 10, 20, 'scoring after reactivation')
+            assert cell.transition(Transition.TRANSITION_DEACTIVATE)
+            assert cell.transition(Transition.TRANSITION_CLEANUP)
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+    assert 'Traceback' not in log.read_text()
+
+
+def test_frames_the_model_was_not_trained_for_are_rejected_and_the_joints_still_scored(tmp_path):
+    log = tmp_path / 'monitor.log'
+    monitor = start_monitor(log, 'diagnostics_period_s:=0.2')
+    try:
+        wait_for_line(log, 'active on', timeout=30)
+        with LiveCell(width=64, height=48) as cell:
+            cell.wait_for(lambda: len(cell.scores_between(0, math.inf)) >= 10, 20, 'scoring from the joints')
+            status = cell.last_diagnostics()[3]
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+    assert {s['mode_name'] for _, _, s in cell.received.scores} == {'degraded-camera'}
+    assert int(status['rejected_image_resolution']) > 0
+    warnings = [line for line in log.read_text().splitlines() if 'image_resolution' in line]
+    assert len(warnings) == 1 and '64x48 frames; the model was trained on 128x128' in warnings[0]
 
 
 def test_a_missing_model_is_refused_with_an_error_on_diagnostics(tmp_path):

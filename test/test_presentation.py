@@ -38,3 +38,8 @@ def test_overlay_draws_on_a_copy_and_frames_an_alarm_in_red():
     assert alarm.shape == frame.shape
     assert tuple(alarm[240, 1]) == ALARM_RGB and tuple(quiet[240, 1]) == (128, 128, 128)
     assert (alarm[:40] != frame[:40]).any(), 'the score band is drawn at the top'
+
+
+def test_a_small_frame_is_enlarged_so_the_text_stays_legible():
+    overlay = draw_overlay(np.zeros((128, 128, 3), np.uint8), SCORED, 'nominal')
+    assert overlay.shape == (512, 512, 3)

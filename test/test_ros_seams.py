@@ -8,7 +8,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image, JointState
 
 from mcf_ros.data.windows import RejectedInputError
-from mcf_ros.ros.seams import BACKENDS, image_rgb
+from mcf_ros.ros.seams import BACKENDS, check_image, image_rgb
 from mcf_ros.ros.standins.message_filters import ApproximateTimeSynchronizer, Cache, SimpleFilter
 
 
@@ -108,3 +108,10 @@ def test_bad_images_are_rejected_with_a_reason(message, reason):
     with pytest.raises(RejectedInputError) as rejected:
         image_rgb(message)
     assert rejected.value.reason == reason
+
+
+def test_frames_of_another_resolution_than_the_models_are_rejected():
+    check_image(broken(), resolution=(4, 4))
+    with pytest.raises(RejectedInputError, match='4x4 frames; the model was trained on 640x480') as rejected:
+        check_image(broken(), resolution=(640, 480))
+    assert rejected.value.reason == 'image_resolution'

@@ -7,7 +7,8 @@ import pytest
 from mcf_process import run_mcf
 from synthetic_bags import write_camera_joint_bag
 
-from mcf_ros.model.artifact import load_artifact
+from mcf_ros.model.artifact import ArtifactError, load_artifact
+from mcf_ros.model.inference import Detector
 
 METRIC_KEYS = [
     'auroc', 'aupr', 'f1', 'precision', 'recall', 'false_alarms_per_hour', 'detection_delay_s_median',
@@ -43,6 +44,14 @@ def test_train_writes_an_artifact_with_the_cell_and_its_calibration(cell):
     for key in ('package_version', 'created', 'normalisation', 'modalities', 'training'):
         assert key in header, f'artifact header lacks {key}'
     assert len(header['training']['fingerprint']) == 64
+    assert header['modalities']['camera']['resolution'] == [32, 32]
+
+
+def test_a_model_refuses_frames_of_another_camera_resolution(cell):
+    detector = Detector(load_artifact(cell / 'model.mcf'), 'cpu')
+    detector.check_camera(32, 32)
+    with pytest.raises(ArtifactError, match='trained on 32x32 camera frames, these are 64x48'):
+        detector.check_camera(64, 48)
 
 
 def test_eval_writes_metrics_scores_and_plots(cell):

@@ -56,6 +56,15 @@ def infer_spec(bag_dir: str | Path, camera_topic: str, joint_topic: str, image_s
     return replace(spec, max_joint_gap_s=max(spec.max_joint_gap_s, 2.5 / joint_hz))
 
 
+def camera_resolution(bag_dir: str | Path, camera_topic: str) -> tuple[int, int]:
+    """Return the (width, height) of the first camera frame of a bag."""
+    with BagReader(bag_dir) as bag:
+        for message in bag.messages([camera_topic]):
+            parsed = parse(message.data, message.msgtype)
+            return parsed.width, parsed.height
+    raise UserError(f'{bag_dir} has no frames on {camera_topic}')
+
+
 def frame_rgb(message) -> np.ndarray:
     """Return an Image message's pixels as RGB (mono stays 2-D)."""
     pixels = image_pixels(message)

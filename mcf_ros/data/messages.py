@@ -74,8 +74,13 @@ IMAGE_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}
 MAX_IMAGE_PIXELS = 4096 * 4096
 
 
-def check_image_layout(height: int, width: int, step: int, encoding: str, data_bytes: int) -> None:
-    """Raise RejectedInputError naming what is wrong with an Image's layout, before any pixel is read."""
+def check_image_layout(
+    height: int, width: int, step: int, encoding: str, data_bytes: int, resolution: tuple[int, int] | None = None
+) -> None:
+    """Raise RejectedInputError naming what is wrong with an Image's layout, before any pixel is read.
+
+    `resolution` (width, height), when given, is the only frame size accepted.
+    """
     if encoding not in IMAGE_CHANNELS:
         raise RejectedInputError('image_encoding', f'encoding {encoding!r} is not one of {", ".join(IMAGE_CHANNELS)}')
     if height == 0 or width == 0:
@@ -86,3 +91,7 @@ def check_image_layout(height: int, width: int, step: int, encoding: str, data_b
         raise RejectedInputError('image_step', f'step {step} < width {width} x {IMAGE_CHANNELS[encoding]} bytes')
     if data_bytes != step * height:
         raise RejectedInputError('image_data_length', f'{data_bytes} bytes of data for step {step} x height {height}')
+    if resolution is not None and (width, height) != tuple(resolution):
+        raise RejectedInputError(
+            'image_resolution', f'{width}x{height} frames; the model was trained on {resolution[0]}x{resolution[1]}'
+        )

@@ -70,12 +70,39 @@ class Detector:
         except RuntimeError as err:
             raise ArtifactError(f'weights do not fit the model config in the header: {err}') from None
         self.model.to(self.device).eval()
+        self._forward = self.model
 
     def to(self, device: str) -> 'Detector':
-        """Move the model to 'auto', 'cpu' or 'cuda'; return self."""
+        """Move the model to 'auto', 'cpu' or 'cuda' (dropping a compiled forward); return self."""
         self.device = pick_device(device)
         self.model.to(self.device)
+        self._forward = self.model
         return self
+
+    @torch.inference_mode()
+    def compile(self) -> None:
+        """Score through a traced, frozen TorchScript graph of the model on its device.
+
+        The graph runs in C++ with fewer Python calls per window (faster on small batches, and less
+        exposed to other Python threads). The model has no data-dependent branches, so the trace
+        holds for any batch size and modality mask.
+        """
+        size, spec = self.spec.image_size, self.spec
+        example = (
+            torch.zeros(1, 3, size, size, device=self.device),
+            torch.zeros(1, spec.grid_points, spec.joint_features, device=self.device),
+            torch.ones(1, 2, dtype=torch.bool, device=self.device),
+        )
+        self._forward = torch.jit.freeze(torch.jit.trace(self.model, example, strict=False, check_trace=False))
+
+    def check_camera(self, width: int, height: int) -> None:
+        """Refuse frames of another resolution than the training data's: the model would see another image."""
+        trained = self.artifact.header['modalities']['camera'].get('resolution')
+        if trained and tuple(trained) != (width, height):
+            raise ArtifactError(
+                f'model was trained on {trained[0]}x{trained[1]} camera frames, these are {width}x{height}; '
+                'train on data from this camera'
+            )
 
     def check_joint_names(self, names) -> None:
         """Refuse data whose joints are not the ones the model was trained on."""
@@ -91,7 +118,7 @@ class Detector:
             if self.device.type == 'cuda':
                 tensors = (t.pin_memory() for t in tensors)
             image, joints, mask = (t.to(self.device, non_blocking=True) for t in tensors)
-            out = self.model(image, joints, mask)
+            out = self._forward(image, joints, mask)
             uses_camera, uses_joints = self.model.config.uses
             camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
             kinematics_error = ((out['joints'] - joints) ** 2).mean(dim=(1, 2))

@@ -11,7 +11,7 @@ import numpy as np
 
 from mcf_ros import __version__
 from mcf_ros.data.bags import BagReader
-from mcf_ros.data.dataset import bag_windows, infer_spec
+from mcf_ros.data.dataset import bag_windows, camera_resolution, infer_spec
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.windows import Window
 from mcf_ros.errors import UserError
@@ -55,6 +55,9 @@ def train_from_bags(
     """Train and calibrate on normal bags; write the artifact; return its header."""
     specs = {path: infer_spec(path, camera_topic, joint_topic, image_size) for path in bags}
     spec = specs[bags[0]]
+    resolutions = {path: camera_resolution(path, camera_topic) for path in bags}
+    if len(set(resolutions.values())) > 1:
+        raise UserError(f'the training bags have frames of different sizes: {resolutions}')
     train, holdout = [], []
     for path in bags:
         if read_labels(path):
@@ -82,7 +85,12 @@ def train_from_bags(
         'model': model_config.to_dict(),
         'window': spec.to_dict(),
         'modalities': {
-            'camera': {'topic': camera_topic, 'encodings': ['rgb8', 'bgr8', 'mono8'], 'model_size': image_size},
+            'camera': {
+                'topic': camera_topic,
+                'encodings': ['rgb8', 'bgr8', 'mono8'],
+                'resolution': list(resolutions[bags[0]]),
+                'model_size': image_size,
+            },
             'kinematics': {
                 'topic': joint_topic,
                 'joints': list(spec.joint_names),
@@ -124,6 +132,7 @@ def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict
     camera_topic, joint_topic = topics['camera']['topic'], topics['kinematics']['topic']
     bag_spec = infer_spec(bag, camera_topic, joint_topic, detector.spec.image_size)
     detector.check_joint_names(bag_spec.joint_names)
+    detector.check_camera(*camera_resolution(bag, camera_topic))
     spec = replace(detector.spec, camera_hz=bag_spec.camera_hz)
     windows = list(bag_windows(bag, spec, camera_topic, joint_topic))
     if not windows:

@@ -47,7 +47,15 @@ from mcf_ros.model.scoring import StreamScorer
 from mcf_ros.paths import share_dir
 from mcf_ros.presentation import draw_overlay, score_values, state_line
 from mcf_ros.ros.runtime import stop_event
-from mcf_ros.ros.seams import BACKENDS, ApproximateTimeSynchronizer, Cache, Subscriber, Updater, image_rgb
+from mcf_ros.ros.seams import (
+    BACKENDS,
+    ApproximateTimeSynchronizer,
+    Cache,
+    Subscriber,
+    Updater,
+    check_image,
+    image_rgb,
+)
 from mcf_ros.ros.worker import LatestWins
 
 NODE_NAME = 'mcf_monitor'
@@ -166,20 +174,22 @@ class MonitorNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Move the model to its device, start inference and subscribe."""
-        torch.set_num_threads(self.param('cpu_threads'))
         try:
-            self.detector.to(self.param('device'))
+            self.detector.to(self.param('device')).compile()
         except UserError as err:
             return self._fail(f'cannot activate: {err}')
         spec = self.detector.spec
         self.builder = WindowBuilder(spec)
         self.scorer = StreamScorer(self.calibration, spec.length_s)
+        self._resolution = self.detector.artifact.header['modalities']['camera'].get('resolution')
         self._frame_id = ''
         self._last_window_s = None
         self._frames_seen = 0
         self._overlay_due = 0.0
         self._last_arrival = {'camera': -math.inf, 'kinematics': -math.inf}
-        self._worker = LatestWins(self._score)
+        threads = self.param('cpu_threads')
+        # torch's CPU thread count is per thread (OpenMP): set it on the thread that runs the model.
+        self._worker = LatestWins(self._score, setup=lambda: torch.set_num_threads(threads))
         image_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=self.param('image_queue_depth'),
@@ -195,9 +205,9 @@ class MonitorNode(LifecycleNode):
         )
         joint_sub.registerCallback(self._on_joint_state)
         self.joint_cache = Cache(joint_sub, self.sync_queue_size)
+        image_sub.registerCallback(self._on_frame)  # before the synchronizer: frames are checked first
         sync = ApproximateTimeSynchronizer([image_sub, self.joint_cache], self.sync_queue_size, self.sync_slop_s)
         sync.registerCallback(self._on_synchronised)
-        image_sub.registerCallback(self._on_frame)
         self._subscriptions_in_use = [image_sub.sub, joint_sub.sub]
         # Stream loss is judged on the steady clock: under sim time a stalled /clock must not hide it.
         self._tick_timer = self.create_timer(
@@ -267,16 +277,23 @@ class MonitorNode(LifecycleNode):
             self._reject(err)
 
     def _on_frame(self, message: Image) -> None:
-        """Every frame arrives here too: counted, and scored without joints while the joints are lost."""
+        """Every frame arrives here first: checked, counted, and scored without joints while the joints are lost.
+
+        A rejected frame does not count as the camera being alive.
+        """
         self.counts['frames'] += 1
+        try:
+            check_image(message, self._resolution)
+        except RejectedInputError as err:
+            self._reject(err)
+            return
+        self.counts['frames_valid'] += 1
         self._last_arrival['camera'] = time.monotonic()
         self._frame_id = message.header.frame_id
         if self.mode == 'degraded-kinematics':
-            self.counts['frames_without_joints'] += 1
             self._close_window(message, joints_lost=True)
 
     def _on_synchronised(self, image: Image, _joint_state: JointState) -> None:
-        self.counts['frames_matched'] += 1
         self._close_window(image, joints_lost=False)
 
     def _tick(self) -> None:
@@ -309,11 +326,12 @@ class MonitorNode(LifecycleNode):
         if stamp_s == self._last_window_s:
             return  # already closed by the other path
         try:
-            rgb = image_rgb(image)
-            window = self.builder.add_frame(stamp_s, rgb)
-        except RejectedInputError as err:
-            self._reject(err)
-            return
+            check_image(image, self._resolution)
+        except RejectedInputError:
+            return  # counted when it arrived
+        self.counts['frames_without_joints' if joints_lost else 'frames_matched'] += 1
+        rgb = image_rgb(image)
+        window = self.builder.add_frame(stamp_s, rgb)
         self._frames_seen += 1
         if self._frames_seen % self.param('hop_frames'):
             return
@@ -406,7 +424,8 @@ class MonitorNode(LifecycleNode):
         stat.add('inference_failures', worker.failures if worker else 0)
         if worker and worker.last_error:
             stat.add('last_inference_error', worker.last_error)
-        unmatched = self.counts['frames'] - self.counts['frames_matched'] - self.counts['frames_without_joints']
+        closed = self.counts['frames_matched'] + self.counts['frames_without_joints']
+        unmatched = self.counts['frames_valid'] - closed
         stat.add('frames_unmatched', unmatched)
         stat.add('windows_warming_up', self.counts['windows_warming_up'])
         for key in sorted(k for k in self.counts if k.startswith('rejected_')):

@@ -57,7 +57,12 @@ BACKENDS = {'sync': _SYNC, 'diagnostics': _DIAGNOSTICS, 'images': _IMAGES}
 __all__ = ['BACKENDS', 'ApproximateTimeSynchronizer', 'Cache', 'DiagnosticStatusWrapper', 'Subscriber', 'Updater']
 
 
+def check_image(message, resolution: tuple[int, int] | None = None) -> None:
+    """Raise RejectedInputError if a sensor_msgs/Image is malformed or not of `resolution` (width, height)."""
+    check_image_layout(message.height, message.width, message.step, message.encoding, len(message.data), resolution)
+
+
 def image_rgb(message) -> np.ndarray:
     """Return a sensor_msgs/Image's pixels as HxWx3 RGB; raises RejectedInputError for a bad image."""
-    check_image_layout(message.height, message.width, message.step, message.encoding, len(message.data))
+    check_image(message)
     return _convert(message)

@@ -7,11 +7,16 @@ from collections.abc import Callable
 class LatestWins:
     """Runs `work(job)` on its own thread for the newest submitted job; a job replaced before it ran is a drop.
 
+    `setup()` runs first on that thread (for per-thread settings such as torch's thread count).
+
     Memory is bounded by design: at most one job waits, and one runs.
     """
 
-    def __init__(self, work: Callable[[object], None], name: str = 'inference'):
+    def __init__(
+        self, work: Callable[[object], None], setup: Callable[[], None] = lambda: None, name: str = 'inference'
+    ):
         self._work = work
+        self._setup = setup
         self._condition = threading.Condition()
         self._pending = None
         self._stopping = False
@@ -43,6 +48,7 @@ class LatestWins:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        self._setup()
         while True:
             with self._condition:
                 while self._pending is None and not self._stopping:
