@@ -1,9 +1,11 @@
 """The monitor node over real DDS in its own process: agrees with `mcf eval`, degrades, refuses bad models."""
 
 import csv
+import json
 import math
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +191,46 @@ def test_overload_scores_the_newest_window_and_counts_the_drops(tmp_path):
     assert int(last['windows_dropped']) > int(last['windows_scored']), 'at 3x overload most windows are dropped'
     # Latest-wins: a window waits at most for the one being scored, never behind a queue.
     assert latency.max() < 2 * delay_s * 1e3 + 50
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f'/proc/{pid}/status').read_text()
+    return int(next(line for line in status.splitlines() if line.startswith('VmRSS:')).split()[1]) / 1024
+
+
+@pytest.mark.slow
+def test_two_minutes_at_ten_times_overload_keep_memory_flat_and_drops_exact(tmp_path):
+    log = tmp_path / 'monitor.log'
+    delay_s = 10 / 30  # each window takes ten frame periods
+    monitor = start_monitor(log, f'inference_delay_s:={delay_s}', 'diagnostics_period_s:=1.0')
+    rss = []
+    try:
+        wait_for_line(log, 'active on', timeout=30)
+        with LiveCell() as cell:
+            for _ in range(12):
+                time.sleep(10)
+                rss.append(rss_mb(monitor.pid))
+            cell.live.update(camera=False, kinematics=False)
+            time.sleep(2 * delay_s + 1.5)  # the last window finishes; diagnostics go out
+            last = cell.received.diagnostics[-1][3]
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+    latency = np.array([fields['latency_ms'] for _, _, fields in cell.received.scores])
+    submitted, scored, dropped = (int(last[k]) for k in ('windows_submitted', 'windows_scored', 'windows_dropped'))
+    print(
+        f'\n2 min at 10x overload: RSS {rss[0]:.0f} -> {rss[-1]:.0f} MB (samples {[round(r) for r in rss]}); '
+        f'{submitted} windows: {scored} scored, {dropped} dropped; latency max {latency.max():.0f} ms'
+    )
+    assert max(rss[2:]) - min(rss[2:]) < 10, 'memory grows under overload'
+    assert scored + dropped == submitted, 'every window is either scored or counted as dropped'
+    assert latency.max() < 2 * delay_s * 1e3 + 100, 'a scored window waited behind others'
+
+
+def test_bench_measures_the_floor_the_model_and_the_monitor_in_one_run(tmp_path):
+    result = run_mcf('bench', '--duration', '3', '--json', str(tmp_path / 'bench.json'), timeout=240)
+    assert result.returncode == 0, result.stderr
+    results = json.loads((tmp_path / 'bench.json').read_text())
+    assert results['floor']['windows'] >= 60 and results['monitor']['windows'] >= 60
+    assert results['model']['p99_ms'] > 0 and results['monitor']['rss_mb'] > 0
+    assert results['ratio_p50_to_floor'] == pytest.approx(results['monitor']['p50_ms'] / results['floor']['p50_ms'])
+    assert '| monitor / floor |' in result.stdout

@@ -23,6 +23,7 @@ import numpy as np
 
 from mcf_ros import ros_env
 from mcf_ros.paths import share_dir
+from mcf_ros.presentation import MODES
 
 FRAME_HZ = 30.0
 JOINT_HZ = 500.0
@@ -116,6 +117,7 @@ class CellDriver:
         self._pixels = np.random.default_rng(0).integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
         self._Image, self._JointState = Image, JointState
         self.latencies_ms: list[float] = []
+        self.modes: set[str] = set()
         self._subscription = None
         self._stop = threading.Event()
 
@@ -126,6 +128,7 @@ class CellDriver:
         if self._subscription is not None:
             self._node.destroy_subscription(self._subscription)
         self.latencies_ms = []
+        self.modes = set()
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self._subscription = self._node.create_subscription(self._JointState, topic, self._on_output, qos)
 
@@ -133,6 +136,8 @@ class CellDriver:
         """Latency to the middleware's reception time, so this process's own scheduling is not measured."""
         stamp_ns = message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
         self.latencies_ms.append((info['received_timestamp'] - stamp_ns) / 1e6)
+        if 'mode' in message.name:
+            self.modes.add(MODES[int(message.position[message.name.index('mode')])])
 
     def publish_forever(self) -> None:
         """Joint states every 2 ms and a frame every 1/30 s, stamped at publish time, until stopped."""
@@ -192,11 +197,11 @@ def _measure(
             time.sleep(0.1)
         driver.listen(topic)
         time.sleep(warmup_s)
-        driver.latencies_ms = []
+        driver.latencies_ms, driver.modes = [], set()
         cpu_before, started = _cpu_seconds(process.pid), time.monotonic()
         time.sleep(duration_s)
         cpu = 100.0 * (_cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
-        latencies, rss = np.array(driver.latencies_ms), _rss_mb(process.pid)
+        latencies, rss, modes = np.array(driver.latencies_ms), _rss_mb(process.pid), driver.modes
     finally:
         process.send_signal(subprocess.signal.SIGINT)
         try:
@@ -205,7 +210,20 @@ def _measure(
             process.kill()
     if len(latencies) == 0:
         raise RuntimeError(f'no output from {name} on {topic}:\n{log.read_text()}')
+    if modes - {'nominal'}:
+        raise RuntimeError(f'{name} was not scoring both streams (modes {sorted(modes)}):\n{log.read_text()}')
     return Phase(name, len(latencies), float(np.median(latencies)), float(np.percentile(latencies, 99)), cpu, rss)
+
+
+def bench_model(model_path: str, out: Path) -> str:
+    """Return a copy of the model declared for the bench's frame size (the weights, and so the cost, are the same)."""
+    from mcf_ros.model.artifact import load_artifact, save_artifact
+
+    artifact = load_artifact(model_path)
+    header = json.loads(json.dumps(artifact.header))
+    header['modalities']['camera']['resolution'] = [WIDTH, HEIGHT]
+    save_artifact(out, header, artifact.state_dict)
+    return str(out)
 
 
 def run_bench(model_path: str | None, device: str, duration_s: float, json_path: str | None, log=print) -> dict:
@@ -216,9 +234,10 @@ def run_bench(model_path: str | None, device: str, duration_s: float, json_path:
 
     from mcf_ros.model.artifact import load_artifact
 
-    model_path = model_path or str(share_dir() / 'models' / 'ur5e_cell.mcf')
-    joint_names = load_artifact(model_path).header['window']['joint_names']
+    source_model = model_path or str(share_dir() / 'models' / 'ur5e_cell.mcf')
+    joint_names = load_artifact(source_model).header['window']['joint_names']
     workdir = Path(tempfile.mkdtemp(prefix='mcf_bench_'))
+    model_path = bench_model(source_model, workdir / 'bench.mcf')
     os.environ.update(ros_env.isolated(int(os.environ.get('MCF_BENCH_DOMAIN', BENCH_DOMAIN)), workdir / 'ros_log'))
     ros_env.remove_orphaned_shm_segments()
     if len(os.sched_getaffinity(0)) >= 2:  # this process plays the cell's sensors on the first core
@@ -268,7 +287,7 @@ def run_bench(model_path: str | None, device: str, duration_s: float, json_path:
             'joint_states_hz': JOINT_HZ,
             'seconds': duration_s,
             'cpu_count': os.cpu_count(),
-            'model': model_path,
+            'model': source_model,
         },
         'floor': asdict(floor),
         'model': model,

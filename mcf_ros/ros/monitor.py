@@ -22,6 +22,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import rclpy
 import torch
@@ -419,6 +420,7 @@ class MonitorNode(LifecycleNode):
             stat.add(f'{stream}_hz', f'{(self.counts[stream] - count) / max(now - since, 1e-9):.1f}')
             self._rates[stream] = (self.counts[stream], now)
         worker = self._worker
+        stat.add('windows_submitted', worker.submitted if worker else 0)
         stat.add('windows_scored', worker.done if worker else 0)
         stat.add('windows_dropped', worker.dropped if worker else 0)
         stat.add('inference_failures', worker.failures if worker else 0)
@@ -451,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     # The executor thread runs Python for every joint state (500 Hz); hand the GIL to the
     # inference thread within 0.5 ms instead of the default 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    cv2.setNumThreads(1)  # one small resize per frame: a thread pool only adds wake-ups
     os.environ.update(ros_env.user_defaults(os.environ))
     context = rclpy.Context()
     rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
