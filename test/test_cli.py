@@ -13,7 +13,6 @@ from mcf_ros.faults.catalogue import CATALOGUE
 SUBCOMMANDS = ['sim', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
 NOT_YET = {
     'demo': [],
-    'bench': [],
 }
 
 
@@ -43,6 +42,18 @@ def test_mcf_on_path_lists_every_subcommand():
 def test_unimplemented_subcommand_says_so_and_fails(command):
     result = run_mcf(command, *NOT_YET[command])
     assert_one_line_error(result, 'not implemented yet')
+
+
+@pytest.mark.parametrize(
+    ('args', 'expected'),
+    [
+        (['--duration', '0'], '--duration must be positive'),
+        (['--model', '/nonexistent/cell.mcf'], 'model not found'),
+        (['--json', '/nonexistent/dir/bench.json'], '--json: no such directory'),
+    ],
+)
+def test_bench_bad_arguments_are_one_line_errors(args, expected):
+    assert_one_line_error(run_mcf('bench', *args), expected)
 
 
 def test_replay_of_missing_bag_is_a_one_line_error(tmp_path):
