@@ -13,7 +13,6 @@ from mcf_ros.errors import UserError
 from mcf_ros.progress import ProgressLine
 
 EXIT_USER_ERROR = 2
-EXIT_NOT_IMPLEMENTED = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -23,10 +22,6 @@ class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message: str):
         """Print `PROG: error: MESSAGE (see PROG --help)` and exit with the user-error code."""
         self.exit(EXIT_USER_ERROR, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
-
-
-class NotImplementedYetError(Exception):
-    """A subcommand whose contract is fixed but whose implementation has not landed."""
 
 
 def number(text: str) -> float:
@@ -207,7 +202,10 @@ def run_eval(args: argparse.Namespace) -> int:
         metrics['baselines'] = {
             name: evaluate_bag(str(path), args.bag, args.device)[1] for name, path in models.items()
         }
-    paths = write_report(args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s)
+    camera_topic = detector.artifact.header['modalities']['camera']['topic']
+    paths = write_report(
+        args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s, args.bag, camera_topic
+    )
 
     def show(value, fmt='{:.3f}'):
         return '-' if value is None else fmt.format(value)
@@ -246,9 +244,15 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def not_implemented(args: argparse.Namespace) -> int:
-    """Refuse a subcommand whose issue has not landed yet."""
-    raise NotImplementedYetError(f'mcf {args.command}: not implemented yet')
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the whole chain on a simulated cell and print the summary."""
+    from mcf_ros.demo import run_demo as demo
+    from mcf_ros.demo import summary_table
+
+    faults = [name for name in args.faults.split(',') if name] if args.faults else None
+    result = demo(Path(args.out), args.fast, args.train, faults, log=lambda text: print(text, file=sys.stderr))
+    print(summary_table(result))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,9 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     record.set_defaults(run=run_record)
 
     demo = commands.add_parser('demo', help='simulate, train or load, monitor over DDS, and report')
-    demo.add_argument('--out', default='mcf_demo', help='output directory')
-    demo.add_argument('--fast', action='store_true', help='a shorter run')
-    demo.set_defaults(run=not_implemented)
+    demo.add_argument('--out', default='mcf_demo', help='output directory (default mcf_demo)')
+    demo.add_argument('--fast', action='store_true', help='a shorter run: 3 faults, under 3 minutes')
+    demo.add_argument('--train', action='store_true', help='train a model on simulated normal running first')
+    demo.add_argument('--faults', help='comma-separated faults to inject (default: a representative set)')
+    demo.set_defaults(run=run_demo)
 
     bench = commands.add_parser('bench', help='latency and throughput benchmarks against measured floors')
     bench.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')
@@ -350,8 +356,5 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f'mcf {args.command}: error: {err}', file=sys.stderr)
         return EXIT_USER_ERROR
-    except NotImplementedYetError as err:
-        print(err, file=sys.stderr)
-        return EXIT_NOT_IMPLEMENTED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

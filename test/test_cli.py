@@ -11,9 +11,6 @@ from mcf_ros.data.bags import bag_writer
 from mcf_ros.faults.catalogue import CATALOGUE
 
 SUBCOMMANDS = ['sim', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
-NOT_YET = {
-    'demo': [],
-}
 
 
 def assert_one_line_error(result, expected_text):
@@ -38,10 +35,8 @@ def test_mcf_on_path_lists_every_subcommand():
         assert f'    {name} ' in result.stdout, f'`mcf --help` does not list {name}:\n{result.stdout}'
 
 
-@pytest.mark.parametrize('command', sorted(NOT_YET))
-def test_unimplemented_subcommand_says_so_and_fails(command):
-    result = run_mcf(command, *NOT_YET[command])
-    assert_one_line_error(result, 'not implemented yet')
+def test_demo_with_an_unknown_fault_is_a_one_line_error(tmp_path):
+    assert_one_line_error(run_mcf('demo', '--out', str(tmp_path / 'd'), '--faults', 'no_such_fault'), 'unknown fault')
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +12,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
 
+from mcf_ros.data.bags import BagReader
+from mcf_ros.data.dataset import ENCODINGS, frame_rgb
 from mcf_ros.data.labels import FaultLabel
+from mcf_ros.data.messages import parse, stamp_ns
 from mcf_ros.model.evaluation import roc_curve, window_truth
 
 CSV_COLUMNS = [
@@ -34,9 +38,13 @@ def write_scores_csv(path: Path, scored: dict) -> None:
 
 
 def write_report(
-    report_dir: str | Path, scored: dict, metrics: dict, labels: list[FaultLabel], length_s: float
-) -> list[Path]:
-    """Write metrics.json, scores.csv, timeline.png, roc.png and per_kind.png; return the paths."""
+    report_dir: str | Path, scored: dict, metrics: dict, labels: list[FaultLabel], length_s: float,
+    bag: str | Path | None = None, camera_topic: str | None = None, source: str = 'mcf eval',
+) -> list[Path]:  # fmt: skip
+    """Write metrics.json, scores.csv and the PNG plots; given the bag, also thumbnails.png and report.md.
+
+    Return the paths written.
+    """
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2))
@@ -47,7 +55,116 @@ def write_report(
         paths.append(roc_png(out / 'roc.png', scored['anomaly_score'], positive, metrics['auroc']))
     if metrics.get('per_kind'):
         paths.append(per_kind_png(out / 'per_kind.png', metrics['per_kind']))
+    if bag is not None:
+        rows = fault_rows(scored, labels)
+        if rows:
+            paths.append(thumbnails_png(out / 'thumbnails.png', bag, camera_topic, rows))
+        paths.append(markdown_report(out / 'report.md', bag, metrics, rows, [p.name for p in paths], source))
     return paths
+
+
+def fault_rows(scored: dict, labels: list[FaultLabel]) -> list[dict]:
+    """Per labelled fault: whether and when the flag rose inside it, and what the flagged windows blamed."""
+    rows = []
+    for label in labels:
+        inside = np.flatnonzero((scored['end_s'] >= label.start_s) & (scored['end_s'] <= label.end_s))
+        flagged = inside[scored['is_anomaly'][inside]]
+        blamed = Counter(scored['blame'][i] for i in flagged).most_common(1)
+        rows.append({
+            'kind': label.kind, 'modality': label.modality, 'start_s': label.start_s,
+            'detected': len(flagged) > 0,
+            'at_s': float(scored['end_s'][flagged[0]]) if len(flagged) else label.start_s,
+            'delay_s': float(scored['end_s'][flagged[0]] - label.start_s) if len(flagged) else None,
+            'blamed': blamed[0][0] if blamed else None,
+        })  # fmt: skip
+    return rows
+
+
+def _frames_at(bag: str | Path, camera_topic: str, stamps: list[float]) -> list[np.ndarray | None]:
+    """Return the camera frame nearest each stamp (seconds), read in one pass over the bag."""
+    best: list[tuple[float, np.ndarray | None]] = [(np.inf, None) for _ in stamps]
+    with BagReader(bag) as reader:
+        for message in reader.messages([camera_topic]):
+            parsed = parse(message.data, message.msgtype)
+            t = stamp_ns(parsed) / 1e9
+            for i, stamp in enumerate(stamps):
+                if abs(t - stamp) < best[i][0]:
+                    best[i] = (abs(t - stamp), frame_rgb(parsed) if parsed.encoding in ENCODINGS else None)
+    return [frame for _, frame in best]
+
+
+def thumbnails_png(path: Path, bag: str | Path, camera_topic: str, rows: list[dict]) -> Path:
+    """The camera frame at each fault's detection (or its start, if missed), titled with what was decided."""
+    frames = _frames_at(bag, camera_topic, [row['at_s'] for row in rows])
+    columns = min(len(rows), 4)
+    lines = (len(rows) + columns - 1) // columns
+    figure, axes = plt.subplots(
+        lines, columns, figsize=(3.4 * columns, 4.0 * lines), squeeze=False, constrained_layout=True
+    )
+    for axis in axes.flat:
+        axis.axis('off')
+    for axis, row, frame in zip(axes.flat, rows, frames, strict=False):
+        if frame is not None:
+            axis.imshow(frame, cmap='gray' if frame.ndim == 2 else None)
+        if row['detected']:
+            verdict, colour = f'flagged after {row["delay_s"]:.2f} s\nblamed: {row["blamed"]}', 'black'
+        else:
+            verdict, colour = 'MISSED (frame at its start)', 'tab:red'
+        axis.set_title(f'{row["kind"]} ({row["modality"]})\n{verdict}', fontsize=9, color=colour)
+    figure.savefig(path, dpi=90, bbox_inches='tight')
+    plt.close(figure)
+    return path
+
+
+def _show(value, fmt: str) -> str:
+    return '-' if value is None else fmt.format(value)
+
+
+def markdown_report(
+    path: Path, bag: str | Path, metrics: dict, rows: list[dict], images: list[str], source: str
+) -> Path:  # fmt: skip
+    """A one-page report: the timeline, each fault's outcome with thumbnails, the metrics and the latency."""
+    lines = [
+        f'# mcf report: `{Path(bag).name}`', '',
+        f'Scored by {source}, model `{metrics.get("model_id", "?")}`: {metrics["n_windows"]} windows over '
+        f'{metrics["duration_s"]:.0f} s.', '',
+        '![timeline: concept score, anomaly score and threshold, flag, fault windows](timeline.png)', '',
+    ]  # fmt: skip
+    if rows:
+        lines += ['## Faults', '', '| fault | modality | detected | delay | blamed |', '|---|---|---|---|---|']
+        for row in rows:
+            detected = 'yes' if row['detected'] else '**no**'
+            lines.append(
+                f'| {row["kind"]} | {row["modality"]} | {detected} | {_show(row["delay_s"], "{:.2f} s")} '
+                f'| {row["blamed"] or "-"} |'
+            )
+        lines += ['']
+    per_hour = _show(metrics['false_alarms_per_hour'], '{:.2f}')
+    lines += [
+        f'False alarms in normal running: {metrics.get("false_alarm_episodes", 0)} '
+        f'({per_hour} per hour over {metrics["normal_hours"] * 3600:.0f} s).', '',
+    ]  # fmt: skip
+    if 'thumbnails.png' in images:
+        lines += ['![camera frame at each detection](thumbnails.png)', '']
+    values = [
+        _show(metrics['auroc'], '{:.3f}'), _show(metrics['aupr'], '{:.3f}'), _show(metrics['f1'], '{:.3f}'),
+        _show(metrics['detection_delay_s_median'], '{:.2f} s'), _show(metrics['blame_accuracy'], '{:.0%}'),
+    ]  # fmt: skip
+    lines += [
+        '## Metrics', '',
+        '| AUROC | AUPR | F1 | median delay | blame accuracy (sensor faults) |', '|---|---|---|---|---|',
+        f'| {" | ".join(values)} |', '',
+    ]  # fmt: skip
+    latency = metrics.get('latency_ms')
+    if latency:
+        lines += [
+            '## Latency', '',
+            f'Frame received → scores published in the node: p50 {latency["p50"]:.1f} ms, p99 {latency["p99"]:.1f} ms '
+            f'over {latency["windows"]} windows.', '',
+        ]  # fmt: skip
+    lines += [f'Also here: {", ".join(name for name in images if name not in ("timeline.png", "thumbnails.png"))}.']
+    path.write_text('\n'.join(lines) + '\n')
+    return path
 
 
 def timeline_png(path: Path, scored: dict, labels: list[FaultLabel]) -> Path:

@@ -318,7 +318,7 @@ class MonitorNode(LifecycleNode):
         if mode == 'degraded-camera':
             latest = self.joint_cache.getLastestTime()
             latest_s = None if latest is None else latest.nanoseconds / 1e9
-            if latest_s is not None and (self._last_window_s is None or latest_s > self._last_window_s):
+            if latest_s is not None and latest_s != self._last_window_s:  # new joints (or time went back)
                 self._submit(self.builder.close_without_frame(latest_s), latest.to_msg(), None, self._frame_id, now)
 
     def _close_window(self, image: Image, joints_lost: bool) -> None:

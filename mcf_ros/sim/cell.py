@@ -77,26 +77,37 @@ class Episode:
         return self.start_s <= t < self.end_s
 
 
+def _schedule(faults: list[str], fault_duration_s: float | None) -> tuple[list[Episode], float]:
+    """Return the faults' episodes laid out after the lead-in, and when the last one's slack ends."""
+    unknown = [name for name in faults if name not in CATALOGUE]
+    if unknown:
+        raise ValueError(f'unknown fault {", ".join(unknown)}; `mcf sim --list-faults` lists them')
+    episodes, t = [], LEAD_IN_S
+    for name in faults:
+        duration = fault_duration_s or CATALOGUE[name].duration_s
+        episodes.append(Episode(name, t, t + duration))
+        if name == 'dropped_payload':
+            t += duration + DROP_SLACK_S
+        else:
+            t += duration + (PHYSICAL_SLACK_S if CATALOGUE[name].modality == 'physical' else SENSOR_SLACK_S)
+    return episodes, t
+
+
 def plan_episodes(config: SimConfig) -> list[Episode]:
     """Lay the requested faults out one after another after a normal lead-in.
 
     Each fault gets its active time plus slack: physical faults wait for the cycle phase they need
     and then for their effect to die out (up to a cycle), sensor faults only need a gap.
     """
-    unknown = [name for name in config.faults if name not in CATALOGUE]
-    if unknown:
-        raise ValueError(f'unknown fault {", ".join(unknown)}; `mcf sim --list-faults` lists them')
-    episodes, t = [], LEAD_IN_S
-    for name in config.faults:
-        duration = config.fault_duration_s or CATALOGUE[name].duration_s
-        episodes.append(Episode(name, t, t + duration))
-        if name == 'dropped_payload':
-            t += duration + DROP_SLACK_S
-        else:
-            t += duration + (PHYSICAL_SLACK_S if CATALOGUE[name].modality == 'physical' else SENSOR_SLACK_S)
+    episodes, t = _schedule(config.faults, config.fault_duration_s)
     if t > config.duration_s:
         raise ValueError(f'--duration {config.duration_s:g} s is too short for these faults; use >= {t:g}')
     return episodes
+
+
+def required_duration(faults: list[str], fault_duration_s: float | None = None) -> float:
+    """Return the shortest sim duration that fits these faults."""
+    return _schedule(faults, fault_duration_s)[1]
 
 
 class CellSimulator:
