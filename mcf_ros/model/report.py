@@ -181,8 +181,13 @@ def timeline_png(path: Path, scored: dict, labels: list[FaultLabel]) -> Path:
     anomaly.fill_between(
         t, 0, top, where=scored['is_anomaly'], color='black', alpha=0.15, step='post', label='flag raised'
     )
-    anomaly.set_yscale('symlog', linthresh=max(threshold, 1.0))
-    anomaly.set_ylim(min(0.0, float(np.min(scored['anomaly_score']))), top)
+    linthresh = max(threshold, 1.0)
+    anomaly.set_yscale('symlog', linthresh=linthresh)
+    bottom = min(0.0, float(np.min(scored['anomaly_score'])))
+    anomaly.set_ylim(bottom, top)
+    # In the linear part below the threshold only 0 is labelled: 1 would sit on top of it.
+    ticks = [t for t in anomaly.get_yticks() if bottom <= t <= top and (t <= 0 or t >= linthresh)]
+    anomaly.set_yticks(ticks)
     anomaly.set_ylabel('anomaly score (robust z,\nlinear up to the threshold)')
     anomaly.set_xlabel('time since the first window (s)')
     for axis in (concept, anomaly):
@@ -196,7 +201,7 @@ def timeline_png(path: Path, scored: dict, labels: list[FaultLabel]) -> Path:
     handles = anomaly.get_legend_handles_labels()[0] + [
         Patch(color=color, alpha=0.3, label=f'{modality} fault') for modality, color in MODALITY_COLORS.items()
     ]
-    anomaly.legend(handles=handles, loc='upper right', fontsize=8, ncol=2)
+    anomaly.legend(handles=handles, loc='upper left', bbox_to_anchor=(1.005, 1.0), fontsize=8)  # never over a trace
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
