@@ -20,7 +20,7 @@ def feed_sine(builder, start_s, end_s, rate_hz=500.0, names=NAMES):
 
 def test_joints_are_resampled_onto_the_grid_exactly_for_a_smooth_signal():
     builder = WindowBuilder(SPEC)
-    feed_sine(builder, 0.0, 2.0)
+    feed_sine(builder, 0.002, 2.0)
     window = builder.add_frame(1.9, FRAME)
     grid = 1.9 - SPEC.length_s + np.arange(1, SPEC.grid_points + 1) / SPEC.grid_hz
     expected = np.stack([np.sin(2 * np.pi * 0.7 * grid + k) for k in range(3)], axis=1)
@@ -32,9 +32,9 @@ def test_joints_are_resampled_onto_the_grid_exactly_for_a_smooth_signal():
 
 def test_joints_stamped_after_the_frame_do_not_change_its_window():
     in_order, frame_late = WindowBuilder(SPEC), WindowBuilder(SPEC)
-    feed_sine(in_order, 0.0, 1.501)  # up to and including the sample at the frame's instant
+    feed_sine(in_order, 0.002, 1.501)  # up to and including the sample at the frame's instant
     expected = in_order.add_frame(1.5, FRAME)
-    feed_sine(frame_late, 0.0, 1.6)
+    feed_sine(frame_late, 0.002, 1.6)
     late = frame_late.add_frame(1.5, FRAME)
     assert np.array_equal(expected.joints, late.joints)
     assert (expected.joint_rate_ratio, expected.joint_jerk) == (late.joint_rate_ratio, late.joint_jerk)
@@ -42,7 +42,7 @@ def test_joints_stamped_after_the_frame_do_not_change_its_window():
 
 def test_a_window_without_a_frame_has_joints_and_no_camera_evidence():
     builder = WindowBuilder(SPEC)
-    feed_sine(builder, 0.0, 1.5)
+    feed_sine(builder, 0.002, 1.5)
     window = builder.close_without_frame(1.5)
     assert window.image is None and np.isnan(window.frame_gap_s)
     assert window.joints.shape == (SPEC.grid_points, 9) and not window.warming_up
@@ -57,7 +57,7 @@ def test_a_window_whose_joints_are_lost_carries_no_joint_evidence():
 
 def test_joint_names_in_another_order_are_mapped_to_the_spec_order():
     ordered, shuffled = WindowBuilder(SPEC), WindowBuilder(SPEC)
-    for t in np.arange(0.0, 1.5, 0.002):
+    for t in np.arange(0.002, 1.5, 0.002):
         values = np.array([1.0, 2.0, 3.0]) * t
         ordered.add_joint_state(t, NAMES, values, values, values)
         shuffled.add_joint_state(t, ('c', 'a', 'b'), values[[2, 0, 1]], values[[2, 0, 1]], values[[2, 0, 1]])
@@ -83,25 +83,39 @@ def test_unusable_joint_states_are_rejected_with_a_reason(names, values, reason)
 
 def test_a_joint_gap_longer_than_half_the_window_leaves_the_joints_missing():
     builder = WindowBuilder(SPEC)
-    feed_sine(builder, 0.0, 1.0)
+    feed_sine(builder, 0.002, 1.0)
     window = builder.add_frame(1.7, FRAME)
     assert window.joints is None
     assert window.joint_coverage < 0.5
 
 
-def test_a_stamp_going_back_in_time_clears_the_buffers():
+def test_a_confirmed_jump_back_in_time_clears_the_buffers():
     builder = WindowBuilder(SPEC)
     feed_sine(builder, 100.0, 102.0)
     builder.add_frame(101.9, FRAME)
-    feed_sine(builder, 0.0, 0.3)
-    window = builder.add_frame(0.29, FRAME)
+    with pytest.raises(RejectedInputError, match='followed once confirmed'):
+        builder.add_joint_state(1.0, NAMES, [0.0] * 3, [0.0] * 3, [0.0] * 3)  # the loop's first message
+    feed_sine(builder, 1.002, 1.3)
+    window = builder.add_frame(1.29, FRAME)
     assert builder.resets == 1
     assert window.joint_coverage < 0.5, 'old data leaked into the new window'
 
 
+@pytest.mark.parametrize('stray_s', [0.0, -5.0, 50.0, 101.0 + 3600.0])
+def test_a_lone_stray_stamp_is_rejected_and_the_stream_goes_on(stray_s):
+    builder = WindowBuilder(SPEC)
+    feed_sine(builder, 100.0, 101.5)
+    with pytest.raises(RejectedInputError) as rejected:
+        builder.add_joint_state(stray_s, NAMES, [0.0] * 3, [0.0] * 3, [0.0] * 3)
+    assert rejected.value.reason == ('stamp_invalid' if stray_s <= 0 else 'stamp_jump')
+    feed_sine(builder, 101.5, 102.0)
+    window = builder.add_frame(101.99, FRAME)
+    assert builder.resets == 0 and window.joint_coverage == 1.0 and not window.warming_up
+
+
 def test_lost_joint_messages_and_jumps_show_in_the_stream_health():
     steady, lossy = WindowBuilder(SPEC), WindowBuilder(SPEC)
-    for index, t in enumerate(np.arange(0.0, 1.5, 0.002)):
+    for index, t in enumerate(np.arange(0.002, 1.5, 0.002)):
         position = [0.1 * t, 0.0, 0.7 if index == 601 else 0.0]
         steady.add_joint_state(t, NAMES, [0.1 * t, 0.0, 0.0], [0.1] * 3, [0.0] * 3)
         if index % 2:
@@ -139,4 +153,4 @@ def test_any_stamp_sequence_gives_valid_windows_or_named_rejects(events):
             else:
                 builder.add_joint_state(stamp, NAMES, [0.0] * 3, [0.0] * 3, [0.0] * 3)
         except RejectedInputError as rejected:
-            assert rejected.reason == 'joint_stamp_repeated'
+            assert rejected.reason in ('joint_stamp_repeated', 'stamp_invalid', 'stamp_jump')

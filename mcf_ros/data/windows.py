@@ -23,6 +23,10 @@ CHANNELS = ('position', 'velocity', 'effort')
 MIN_JOINT_COVERAGE = 0.5
 # Joint samples stamped up to this long after a frame belong to its window (stamps are ns on the wire).
 SAME_INSTANT_S = 1e-6
+# A stamp this far ahead of the stream is a jump; it is followed when the next message lands within
+# CONFIRM_JUMP_S of it.
+MAX_STAMP_JUMP_S = 10.0
+CONFIRM_JUMP_S = 1.0
 
 
 class RejectedInputError(ValueError):
@@ -89,9 +93,9 @@ class Window:
 class WindowBuilder:
     """Incremental window builder: feed joint states and frames in stamp order; each frame closes a window.
 
-    A stamp that goes back in time (a bag loop, a sim-time reset) clears the buffers, so old and new
-    data never mix. Until a full window of joints has been seen since the start or a reset, windows
-    are marked `warming_up`: they are not evidence of anything.
+    A confirmed jump of the stamps (a bag loop, a sim-time reset) clears the buffers, so old and new
+    data never mix; a lone stray stamp is rejected. Until a full window of joints has been seen
+    since the start or a reset, windows are marked `warming_up`: they are not evidence of anything.
     """
 
     def __init__(self, spec: WindowSpec):
@@ -101,7 +105,13 @@ class WindowBuilder:
         self._samples: deque[np.ndarray] = deque()
         self._last_frame_s: float | None = None
         self._first_joint_s: float | None = None
+        self._jump_to: float | None = None
         self.resets = 0
+
+    @property
+    def latest_joint_s(self) -> float | None:
+        """Return the stamp of the newest joint state buffered, or None."""
+        return self._stamps[-1] if self._stamps else None
 
     def add_joint_state(
         self, stamp_s: float, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
@@ -120,7 +130,7 @@ class WindowBuilder:
             values[row] = [source[list(names).index(name)] for name in self._order]
         if not np.all(np.isfinite(values)):
             raise RejectedInputError('joint_not_finite', 'NaN or inf in joint state')
-        self._check_time(stamp_s)
+        self._admit(stamp_s)
         if self._stamps and stamp_s <= self._stamps[-1]:
             raise RejectedInputError('joint_stamp_repeated', f'stamp {stamp_s:.6f} s is not after the previous one')
         self._stamps.append(stamp_s)
@@ -138,7 +148,7 @@ class WindowBuilder:
             pixels = np.repeat(pixels[..., None], 3, axis=2)
         if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) == 0:
             raise RejectedInputError('image_shape', f'expected HxWx3 or HxW, got {pixels.shape}')
-        self._check_time(stamp_s)
+        self._admit(stamp_s)
         size = self.spec.image_size
         image = cv2.resize(pixels, (size, size), interpolation=cv2.INTER_AREA)
         gap = stamp_s - self._last_frame_s if self._last_frame_s is not None else 1.0 / self.spec.camera_hz
@@ -147,7 +157,7 @@ class WindowBuilder:
 
     def close_without_frame(self, stamp_s: float) -> Window:
         """Close a window at `stamp_s` from the joints alone (the camera is lost)."""
-        self._check_time(stamp_s)
+        self._admit(stamp_s)
         return self._close(stamp_s, None, math.nan)
 
     def _close(self, end_s: float, image: np.ndarray | None, frame_gap_s: float) -> Window:
@@ -171,14 +181,32 @@ class WindowBuilder:
             samples[row] = sample
         return stamps[first:last], samples
 
-    def _check_time(self, stamp_s: float) -> None:
-        latest = max(self._stamps[-1] if self._stamps else -np.inf, self._last_frame_s or -np.inf)
-        if stamp_s < latest - self.spec.length_s:
-            self._stamps.clear()
-            self._samples.clear()
-            self._last_frame_s = None
-            self._first_joint_s = None
-            self.resets += 1
+    def _admit(self, stamp_s: float) -> None:
+        """Accept a stamp on the current timeline; follow a jump only once a second message confirms it.
+
+        A zero, negative or non-finite stamp is rejected. A stamp more than a window before, or more
+        than MAX_STAMP_JUMP_S after, the newest one is a jump: a lone stray stamp is rejected, and
+        when the next message lands near it too (a bag loop, a sim-time reset) the buffers are
+        cleared and the new timeline is followed, so old and new data never mix.
+        """
+        if not math.isfinite(stamp_s) or stamp_s <= 0.0:
+            raise RejectedInputError('stamp_invalid', f'stamp {stamp_s} s')
+        latest = max(self._stamps[-1] if self._stamps else -math.inf, self._last_frame_s or -math.inf)
+        if not math.isfinite(latest) or -self.spec.length_s <= stamp_s - latest <= MAX_STAMP_JUMP_S:
+            self._jump_to = None
+            return
+        if self._jump_to is None or abs(stamp_s - self._jump_to) > CONFIRM_JUMP_S:
+            self._jump_to = stamp_s
+            raise RejectedInputError(
+                'stamp_jump',
+                f'stamp {stamp_s:.3f} s is {stamp_s - latest:+.1f} s from the stream; followed once confirmed',
+            )
+        self._stamps.clear()
+        self._samples.clear()
+        self._last_frame_s = None
+        self._first_joint_s = None
+        self._jump_to = None
+        self.resets += 1
 
     def _resample(self, end_s: float, stamps: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray | None, float]:
         """Resample onto the grid ending at `end_s`; None when too little of it is covered."""

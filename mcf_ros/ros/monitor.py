@@ -34,6 +34,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32
@@ -205,9 +206,9 @@ class MonitorNode(LifecycleNode):
             self, JointState, self.param('joint_topic'), qos_profile=joint_qos, qos_overriding_options=overrides
         )
         joint_sub.registerCallback(self._on_joint_state)
-        self.joint_cache = Cache(joint_sub, self.sync_queue_size)
+        joint_cache = Cache(joint_sub, self.sync_queue_size)
         image_sub.registerCallback(self._on_frame)  # before the synchronizer: frames are checked first
-        sync = ApproximateTimeSynchronizer([image_sub, self.joint_cache], self.sync_queue_size, self.sync_slop_s)
+        sync = ApproximateTimeSynchronizer([image_sub, joint_cache], self.sync_queue_size, self.sync_slop_s)
         sync.registerCallback(self._on_synchronised)
         self._subscriptions_in_use = [image_sub.sub, joint_sub.sub]
         # Stream loss is judged on the steady clock: under sim time a stalled /clock must not hide it.
@@ -316,10 +317,11 @@ class MonitorNode(LifecycleNode):
             self.mode = mode
             self._diagnostics.force_update()
         if mode == 'degraded-camera':
-            latest = self.joint_cache.getLastestTime()
-            latest_s = None if latest is None else latest.nanoseconds / 1e9
+            latest_s = self.builder.latest_joint_s
             if latest_s is not None and latest_s != self._last_window_s:  # new joints (or time went back)
-                self._submit(self.builder.close_without_frame(latest_s), latest.to_msg(), None, self._frame_id, now)
+                window = self.builder.close_without_frame(latest_s)
+                stamp = Time(nanoseconds=round(latest_s * 1e9)).to_msg()
+                self._submit(window, stamp, None, self._frame_id, now)
 
     def _close_window(self, image: Image, joints_lost: bool) -> None:
         received = time.monotonic()
@@ -332,7 +334,11 @@ class MonitorNode(LifecycleNode):
             return  # counted when it arrived
         self.counts['frames_without_joints' if joints_lost else 'frames_matched'] += 1
         rgb = image_rgb(image)
-        window = self.builder.add_frame(stamp_s, rgb)
+        try:
+            window = self.builder.add_frame(stamp_s, rgb)
+        except RejectedInputError as err:  # a stamp off the stream's timeline
+            self._reject(err)
+            return
         self._frames_seen += 1
         if self._frames_seen % self.param('hop_frames'):
             return
