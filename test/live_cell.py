@@ -52,7 +52,7 @@ class Received:
 class LiveCell:
     """Publishes a moving UR5e's joint states (500 Hz) and camera frames (30 Hz) with live stamps."""
 
-    def __init__(self, width: int = 128, height: int = 128, node_name: str = 'mcf_monitor'):
+    def __init__(self, width: int = 128, height: int = 128, node_name: str = 'mcf_monitor', publish: bool = True):
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node('live_cell', context=self.context)
@@ -72,7 +72,9 @@ class LiveCell:
         self._stop = threading.Event()
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
-        self._threads = [threading.Thread(target=self._spin), threading.Thread(target=self._publish)]
+        self._threads = [threading.Thread(target=self._spin)]
+        if publish:  # else it only listens (another process feeds the node)
+            self._threads.append(threading.Thread(target=self._publish))
 
     def __enter__(self) -> 'LiveCell':
         for thread in self._threads:

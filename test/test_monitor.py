@@ -1,6 +1,7 @@
 """The monitor node over real DDS in its own process: agrees with `mcf eval`, degrades, refuses bad models."""
 
 import csv
+import itertools
 import json
 import math
 import signal
@@ -12,6 +13,7 @@ import pytest
 from lifecycle_msgs.msg import Transition
 from live_cell import LiveCell, start_monitor, stop_process
 from mcf_process import run_mcf, start_mcf, wait_for_line
+from synthetic_bags import write_camera_joint_bag
 
 from mcf_ros.data.bags import BagReader
 from mcf_ros.data.labels import read_labels
@@ -86,6 +88,34 @@ def test_replayed_bag_gives_the_same_flags_as_offline_eval(fault_bag, tmp_path):
         assert key in last, f'/diagnostics lacks {key}: {last}'
     assert int(last['windows_scored']) == len(scores)
     assert last['model_id'] == '1d47531200a8' and last['device'] == 'cpu'
+
+
+def test_a_looping_bag_restarts_the_windows_instead_of_mixing_old_and_new_data(tmp_path):
+    bag = write_camera_joint_bag(tmp_path / 'short', duration_s=4.0, width=128, height=128)
+    log = tmp_path / 'monitor.log'
+    monitor = start_monitor(log, 'diagnostics_period_s:=0.2')
+    try:
+        wait_for_line(log, 'active on', timeout=30)
+        with LiveCell(publish=False) as cell:
+            replay = start_mcf('replay', str(bag), '--loop', '--quiet', log=tmp_path / 'replay.log')
+            try:
+                cell.wait_for(lambda: loops_seen(cell) >= 2, 40, 'scoring through two loops of the bag')
+            finally:
+                replay.send_signal(signal.SIGINT)
+                replay.wait(10)
+            counts = cell.last_diagnostics()[3]
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+    assert int(counts.get('rejected_stamp_jump', 0)) >= 2, 'each loop is a jump, followed once confirmed'
+    assert counts['internal_errors'] == '0'
+    stamps = [stamp for _, stamp, _ in cell.received.scores]
+    assert max(stamps) - min(stamps) < 4.0, 'windows only ever cover one pass of the bag'
+
+
+def loops_seen(cell) -> int:
+    """Return how many times the scored windows' stamps went back (a new pass of a looping bag)."""
+    stamps = [stamp for _, stamp, _ in cell.received.scores]
+    return sum(later < earlier for earlier, later in itertools.pairwise(stamps))
 
 
 def test_a_lost_stream_degrades_scoring_and_recovers_within_a_second(tmp_path):

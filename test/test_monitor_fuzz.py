@@ -84,6 +84,7 @@ def test_every_kind_of_malformed_input_is_counted_logged_once_and_scoring_goes_o
     text = log.read_text()
     assert code == 0 and 'Traceback' not in text, text
     assert len(scored_between) == len(MALFORMED)
+    assert counts['internal_errors'] == '0'
     sent = {}
     for reason, _, _ in MALFORMED.values():
         sent[reason] = sent.get(reason, 0) + COPIES

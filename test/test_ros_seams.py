@@ -58,6 +58,18 @@ def test_synchronizer_pairs_a_frame_with_the_nearest_joint_state_within_slop():
     assert len(pairs) == 2
 
 
+def test_synchronizer_drops_a_message_older_than_a_full_queue():
+    frames, joints = SimpleFilter(), SimpleFilter()
+    sync = ApproximateTimeSynchronizer([frames, joints], queue_size=3, slop=0.003)
+    pairs = []
+    sync.registerCallback(lambda frame, joint: pairs.append(frame))
+    for ms in (100, 110, 120):
+        frames.signalMessage(stamped(Image(), ms))
+    joints.signalMessage(stamped(JointState(), 5))
+    frames.signalMessage(stamped(Image(), 5))  # a bag loop: older than every queued frame
+    assert pairs == [] and sorted(sync.queues[0]) == [100 * 10**6, 110 * 10**6, 120 * 10**6]
+
+
 def test_synchronizer_queues_are_bounded():
     frames, joints = SimpleFilter(), SimpleFilter()
     sync = ApproximateTimeSynchronizer([frames, joints], queue_size=5, slop=0.001)

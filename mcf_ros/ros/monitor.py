@@ -352,6 +352,15 @@ class MonitorNode(LifecycleNode):
             return
         self._worker.submit(Job(window, stamp, rgb, frame_id, received_s, self.mode))
 
+    def internal_error(self, err: Exception) -> None:
+        """Count an unexpected exception from a callback and log it at most once per LOG_EVERY_S."""
+        self.counts['internal_errors'] += 1
+        now = time.monotonic()
+        if now - self._last_logged.get('internal_error', -math.inf) >= LOG_EVERY_S:
+            self._last_logged['internal_error'] = now
+            total = self.counts['internal_errors']
+            self.get_logger().error(f'internal error ({total} so far), the node goes on: {type(err).__name__}: {err}')
+
     def _reject(self, err: RejectedInputError) -> None:
         """Count a rejected message by reason; log each reason at most once per LOG_EVERY_S."""
         self.counts[f'rejected_{err.reason}'] += 1
@@ -436,6 +445,7 @@ class MonitorNode(LifecycleNode):
         unmatched = self.counts['frames_valid'] - closed
         stat.add('frames_unmatched', unmatched)
         stat.add('windows_warming_up', self.counts['windows_warming_up'])
+        stat.add('internal_errors', self.counts['internal_errors'])
         for key in sorted(k for k in self.counts if k.startswith('rejected_')):
             stat.add(key, self.counts[key])
         with self._lock:
@@ -472,7 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         if autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             node.trigger_activate()
         while not stop.is_set():
-            executor.spin_once(timeout_sec=0.1)
+            try:
+                executor.spin_once(timeout_sec=0.1)
+            except Exception as err:  # a bug met by odd input must not stop the monitor: count, log, go on
+                node.internal_error(err)
     finally:
         node.trigger_shutdown()
         executor.remove_node(node)

@@ -116,6 +116,8 @@ class ApproximateTimeSynchronizer(SimpleFilter):
             my_queue[stamp] = msg
             while len(my_queue) > self.queue_size:
                 del my_queue[min(my_queue)]
+            if stamp not in my_queue:  # older than everything queued (e.g. a bag loop): dropped at once
+                return
             choice = []
             for index, queue in enumerate(self.queues):
                 if index == my_queue_index:
