@@ -353,22 +353,25 @@ class MonitorNode(LifecycleNode):
         self._worker.submit(Job(window, stamp, rgb, frame_id, received_s, self.mode))
 
     def internal_error(self, err: Exception) -> None:
-        """Count an unexpected exception from a callback and log it at most once per LOG_EVERY_S."""
-        self.counts['internal_errors'] += 1
-        now = time.monotonic()
-        if now - self._last_logged.get('internal_error', -math.inf) >= LOG_EVERY_S:
-            self._last_logged['internal_error'] = now
-            total = self.counts['internal_errors']
+        """Count an unexpected exception from a callback; log it at most once per LOG_EVERY_S."""
+        total = self._count('internal_errors')
+        if total is not None:
             self.get_logger().error(f'internal error ({total} so far), the node goes on: {type(err).__name__}: {err}')
 
     def _reject(self, err: RejectedInputError) -> None:
         """Count a rejected message by reason; log each reason at most once per LOG_EVERY_S."""
-        self.counts[f'rejected_{err.reason}'] += 1
-        now = time.monotonic()
-        if now - self._last_logged.get(err.reason, -math.inf) >= LOG_EVERY_S:
-            self._last_logged[err.reason] = now
-            total = self.counts[f'rejected_{err.reason}']
+        total = self._count(f'rejected_{err.reason}')
+        if total is not None:
             self.get_logger().warning(f'rejected input ({total} so far for this reason): {err}')
+
+    def _count(self, key: str) -> int | None:
+        """Increment a counter; return its total when it is due to be logged again, else None."""
+        self.counts[key] += 1
+        now = time.monotonic()
+        if now - self._last_logged.get(key, -math.inf) < LOG_EVERY_S:
+            return None
+        self._last_logged[key] = now
+        return self.counts[key]
 
     # Inference thread
 
