@@ -10,7 +10,6 @@ The flags in the report are the node's, as received over DDS; nothing is scored 
 """
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from mcf_ros.model.report import fault_rows, write_report
 from mcf_ros.model.scoring import BLAME
 from mcf_ros.paths import share_dir
 from mcf_ros.presentation import MODES
+from mcf_ros.processes import interrupt, wait_for_text
 from mcf_ros.progress import ProgressLine
 
 FAST_FAULTS = ('camera_black', 'collision', 'joint_noise')
@@ -41,7 +41,6 @@ TRAIN_S = {True: 180.0, False: 600.0}
 TRAIN_EPOCHS = {True: 8, False: 25}
 OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']
 DEMO_DOMAIN = 99
-STARTUP_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -56,23 +55,6 @@ class DemoResult:
 
 def _mcf(*args: str) -> list[str]:
     return [sys.executable, '-m', 'mcf_ros', *args]
-
-
-def _wait_for(log: Path, text: str, process: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while text not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise UserError(f'{what} did not start; its log ({log}):\n{log.read_text()[-2000:]}')
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def simulate(out: Path, faults: list[str], duration_s: float, seed: int, line: ProgressLine) -> None:
@@ -121,8 +103,8 @@ def monitor_bag(bag: Path, model: Path, out: Path, line: ProgressLine) -> Path:
         )
     try:
         line.update('starting the monitor node and the recorder')
-        _wait_for(node_log, 'active on', node, 'the monitor node')
-        _wait_for(record_log, 'recording /mcf_monitor/scores', recorder, 'the recorder')
+        wait_for_text(node_log, 'active on', node, 'the monitor node')
+        wait_for_text(record_log, 'recording /mcf_monitor/scores', recorder, 'the recorder')
         with BagReader(bag) as reader:
             span_s = (reader.end_ns - reader.start_ns) / 1e9
         with replay_log.open('w') as replay_out:
@@ -140,8 +122,8 @@ def monitor_bag(bag: Path, model: Path, out: Path, line: ProgressLine) -> Path:
             raise UserError(f'the replay failed; its log ({replay_log}):\n{replay_log.read_text()[-2000:]}')
         time.sleep(1.5)  # the last windows are scored and delivered
     finally:
-        _stop(recorder)
-        _stop(node)
+        interrupt(recorder)
+        interrupt(node)
     return recorded
 
 
@@ -189,16 +171,17 @@ def run_demo(
     line.finish(f'simulated {duration_s:.0f} s with {", ".join(faults)} -> {bag}')
     line = ProgressLine('demo 2/4 model')
     model = train(out, fast, line, log) if train_model else share_dir() / 'models' / 'ur5e_cell.mcf'
-    line.finish(f'model {load_artifact(model).model_id} ({model})')
+    artifact = load_artifact(model)
+    line.finish(f'model {artifact.model_id} ({model})')
     line = ProgressLine('demo 3/4 monitor')
     recorded = monitor_bag(bag, model, out, line)
     line.finish(f'node output recorded -> {recorded}')
     line = ProgressLine('demo 4/4 report')
     scored, latency_ms = read_node_output(recorded)
     labels = read_labels(bag)
-    spec = load_artifact(model).header['window']
+    spec = artifact.header['window']
     metrics = detection_metrics(scored, labels, spec['length_s'], spec['camera_hz'])
-    metrics['model_id'] = load_artifact(model).model_id
+    metrics['model_id'] = artifact.model_id
     metrics['latency_ms'] = {
         'p50': float(np.percentile(latency_ms, 50)), 'p99': float(np.percentile(latency_ms, 99)),
         'windows': len(latency_ms),

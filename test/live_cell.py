@@ -22,6 +22,7 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image, JointState
 from synthetic_bags import UR_JOINTS
 
+from mcf_ros.data.messages import stamp_ns
 from mcf_ros.presentation import MODES
 
 MONITOR = [sys.executable, '-m', 'mcf_ros.ros.monitor']
@@ -159,7 +160,7 @@ class LiveCell:
                 self.received.diagnostics.append((time.monotonic(), level, status.message, values))
 
     def _on_scores(self, message: JointState) -> None:
-        stamp_s = message.header.stamp.sec + message.header.stamp.nanosec * 1e-9
+        stamp_s = stamp_ns(message) / 1e9
         fields = dict(zip(message.name, message.position, strict=True))
         fields['mode_name'] = MODES[int(fields['mode'])]
         self.received.scores.append((time.monotonic(), stamp_s, fields))

@@ -22,15 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from mcf_ros import ros_env
+from mcf_ros.data.messages import stamp_ns
 from mcf_ros.paths import share_dir
 from mcf_ros.presentation import MODES
+from mcf_ros.processes import interrupt, wait_for_text
 
 FRAME_HZ = 30.0
 JOINT_HZ = 500.0
 WIDTH, HEIGHT = 640, 480
 ECHO_NODE = 'mcf_bench_echo'
 BENCH_DOMAIN = 97
-READY_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -134,8 +135,7 @@ class CellDriver:
 
     def _on_output(self, message, info) -> None:
         """Latency to the middleware's reception time, so this process's own scheduling is not measured."""
-        stamp_ns = message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
-        self.latencies_ms.append((info['received_timestamp'] - stamp_ns) / 1e6)
+        self.latencies_ms.append((info['received_timestamp'] - stamp_ns(message)) / 1e6)
         if 'mode' in message.name:
             self.modes.add(MODES[int(message.position[message.name.index('mode')])])
 
@@ -181,8 +181,9 @@ def _rss_mb(pid: int) -> float:
 
 
 def _measure(
-    name: str, command: list[str], topic: str, driver: CellDriver, log: Path, warmup_s: float, duration_s: float
-) -> Phase:
+    name: str, command: list[str], ready: str, topic: str, driver: CellDriver, log: Path, warmup_s: float,
+    duration_s: float,
+) -> Phase:  # fmt: skip
     """Start the process under test, let it warm up, and measure latency, CPU and RSS for `duration_s`."""
     with log.open('w') as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -190,11 +191,7 @@ def _measure(
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(process.pid, cores[1:])
     try:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while 'ready' not in log.read_text() and 'active on' not in log.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f'{name} did not start:\n{log.read_text()}')
-            time.sleep(0.1)
+        wait_for_text(log, ready, process, name)
         driver.listen(topic)
         time.sleep(warmup_s)
         driver.latencies_ms, driver.modes = [], set()
@@ -203,11 +200,7 @@ def _measure(
         cpu = 100.0 * (_cpu_seconds(process.pid) - cpu_before) / (time.monotonic() - started)
         latencies, rss, modes = np.array(driver.latencies_ms), _rss_mb(process.pid), driver.modes
     finally:
-        process.send_signal(subprocess.signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        interrupt(process)
     if len(latencies) == 0:
         raise RuntimeError(f'no output from {name} on {topic}:\n{log.read_text()}')
     if modes - {'nominal'}:
@@ -263,14 +256,23 @@ def run_bench(model_path: str | None, device: str, duration_s: float, json_path:
     try:
         log(f'DDS floor: echo node, {duration_s:g} s ...')
         echo_command = [*python, 'mcf_ros.ros.bench']
-        floor = _measure('echo', echo_command, f'/{ECHO_NODE}/scores', driver, workdir / 'echo.log', 3.0, duration_s)
+        floor = _measure(
+            'echo', echo_command, 'ready', f'/{ECHO_NODE}/scores', driver, workdir / 'echo.log', 3.0, duration_s
+        )
         log(f'monitor on {device}, {duration_s:g} s ...')
         monitor_command = [
             *python, 'mcf_ros.ros.monitor', '--autostart', '--ros-args',
             '-p', f'model_path:={model_path}', '-p', f'device:={device}',
         ]  # fmt: skip
         monitor = _measure(
-            'monitor', monitor_command, '/mcf_monitor/scores', driver, workdir / 'monitor.log', 5.0, duration_s
+            'monitor',
+            monitor_command,
+            'active on',
+            '/mcf_monitor/scores',
+            driver,
+            workdir / 'monitor.log',
+            5.0,
+            duration_s,
         )
     finally:
         driver.stop()

@@ -41,6 +41,7 @@ from std_msgs.msg import Bool, Float32
 from visualization_msgs.msg import Marker, MarkerArray
 
 from mcf_ros import ros_env
+from mcf_ros.data.messages import stamp_ns
 from mcf_ros.data.windows import RejectedInputError, Window, WindowBuilder
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import load_artifact
@@ -270,10 +271,9 @@ class MonitorNode(LifecycleNode):
         """Every joint state goes to the window builder's buffer as it arrives (windows use only the past)."""
         self.counts['joint_states'] += 1
         self._last_arrival['kinematics'] = time.monotonic()
-        stamp = message.header.stamp
         try:
             self.builder.add_joint_state(
-                stamp.sec + stamp.nanosec * 1e-9, message.name, message.position, message.velocity, message.effort
+                stamp_ns(message) / 1e9, message.name, message.position, message.velocity, message.effort
             )
         except RejectedInputError as err:
             self._reject(err)
@@ -325,15 +325,14 @@ class MonitorNode(LifecycleNode):
 
     def _close_window(self, image: Image, joints_lost: bool) -> None:
         received = time.monotonic()
-        stamp_s = image.header.stamp.sec + image.header.stamp.nanosec * 1e-9
+        stamp_s = stamp_ns(image) / 1e9  # as `mcf eval` reads it
         if stamp_s == self._last_window_s:
             return  # already closed by the other path
         try:
-            check_image(image, self._resolution)
+            rgb = image_rgb(image, self._resolution)
         except RejectedInputError:
             return  # counted when it arrived
         self.counts['frames_without_joints' if joints_lost else 'frames_matched'] += 1
-        rgb = image_rgb(image)
         try:
             window = self.builder.add_frame(stamp_s, rgb)
         except RejectedInputError as err:  # a stamp off the stream's timeline

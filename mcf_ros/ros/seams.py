@@ -62,7 +62,7 @@ def check_image(message, resolution: tuple[int, int] | None = None) -> None:
     check_image_layout(message.height, message.width, message.step, message.encoding, len(message.data), resolution)
 
 
-def image_rgb(message) -> np.ndarray:
-    """Return a sensor_msgs/Image's pixels as HxWx3 RGB; raises RejectedInputError for a bad image."""
-    check_image(message)
+def image_rgb(message, resolution: tuple[int, int] | None = None) -> np.ndarray:
+    """Return a sensor_msgs/Image's pixels as HxWx3 RGB; raises RejectedInputError as check_image does."""
+    check_image(message, resolution)
     return _convert(message)
