@@ -34,16 +34,16 @@ MODES = ('nominal', 'degraded-camera', 'degraded-kinematics', 'stale')
 
 def score_values(scored: dict, mode: str, latency_ms: float, model_id: str) -> tuple[list[str], list[float]]:
     """Return the JointState names and values of one scored window."""
-    values = {
-        **{key: float(scored[key]) for key in SCORE_FIELDS[:8]},
+    coded = {
         'blame': float(BLAME.index(scored['blame'])),
         'mode': float(MODES.index(mode)),
         'latency_ms': latency_ms,
         'model_id': float(int(model_id, 16)),
     }
+    values = {key: coded[key] if key in coded else float(scored[key]) for key in SCORE_FIELDS}
     attention = [float(v) for v in scored['attention']]
     names = [*SCORE_FIELDS, *(f'concept_{i}' for i in range(len(attention)))]
-    return names, [values[key] for key in SCORE_FIELDS] + attention
+    return names, list(values.values()) + attention
 
 
 def state_line(scored: dict, mode: str) -> str:
