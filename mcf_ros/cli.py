@@ -51,6 +51,38 @@ def positive_int(text: str) -> int:
     return value
 
 
+def image_side(text: str) -> int:
+    """Parse an image side in pixels, 8 to 4096."""
+    value = positive_int(text)
+    if not 8 <= value <= 4096:
+        raise argparse.ArgumentTypeError(f'must be 8 to 4096 pixels, got {text}')
+    return value
+
+
+def model_input_side(text: str) -> int:
+    """Parse the model's input side: a multiple of 16 pixels (the encoder halves it four times), up to 512."""
+    value = positive_int(text)
+    if value % 16 or value > 512:
+        raise argparse.ArgumentTypeError(f'must be a multiple of 16 up to 512, got {text}')
+    return value
+
+
+def output_path(path: str | Path, flag: str, directory: bool) -> Path:
+    """Check, before any work, that `path` can be written (parents are made as needed); return it.
+
+    Raises UserError when the path or one of its parents is of the wrong kind.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != directory:
+        raise UserError(f'{flag}: {path} is {"a file" if directory else "a directory"}')
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f'{flag}: cannot write {path}: {parent} is a file')
+    return path
+
+
 def non_negative_float(text: str) -> float:
     """Parse a float >= 0."""
     value = number(text)
@@ -88,7 +120,11 @@ def run_replay(args: argparse.Namespace) -> int:
 def run_record(args: argparse.Namespace) -> int:
     """Record topics to an MCAP bag until --duration passes or SIGINT/SIGTERM arrives."""
     from mcf_ros.data.bags import bag_writer
+    from mcf_ros.ros.runtime import check_topic_name
 
+    for topic in args.topics:
+        check_topic_name(topic)
+    output_path(args.out, 'output', directory=True)
     with bag_writer(args.out, 'mcap') as writer:
         from rclpy.executors import SingleThreadedExecutor
 
@@ -116,6 +152,9 @@ def run_sim(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise UserError('--out is required (or use --list-faults)')
+    output_path(args.out, '--out', directory=True)
+    if args.preview:
+        output_path(args.preview, '--preview', directory=False)
     import time
 
     from mcf_ros.sim.cell import SimConfig
@@ -151,6 +190,7 @@ def run_sim(args: argparse.Namespace) -> int:
     if args.preview:
         from mcf_ros.sim.preview import contact_sheet
 
+        Path(args.preview).parent.mkdir(parents=True, exist_ok=True)
         contact_sheet(args.out, args.preview)
         print(f'preview: {args.preview}', file=sys.stderr)
     return 0
@@ -158,9 +198,12 @@ def run_sim(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train and calibrate on normal bags, write the artifact and print the calibration report."""
+    from mcf_ros.model.inference import pick_device
     from mcf_ros.model.training import TrainConfig
     from mcf_ros.model.workflow import train_from_bags
 
+    output_path(args.out, '--out', directory=False)
+    device = str(pick_device(args.device))
     line = ProgressLine('train')
     config = TrainConfig(epochs=args.epochs, seed=args.seed)
 
@@ -168,7 +211,7 @@ def run_train(args: argparse.Namespace) -> int:
         line.update(f'epoch {epoch}/{args.epochs}  loss {train_loss:.4f}  held-out {holdout_loss:.4f}')
 
     header = train_from_bags(
-        args.bag, args.out, args.camera_topic, args.joint_topic, config, args.device, args.image_size,
+        args.bag, args.out, args.camera_topic, args.joint_topic, config, device, args.image_size,
         args.false_alarms_per_hour, log=lambda text: print(text, file=sys.stderr), progress=progress,
         resume=args.resume,
     )  # fmt: skip
@@ -189,19 +232,20 @@ def run_eval(args: argparse.Namespace) -> int:
     import time
 
     from mcf_ros.data.labels import read_labels
+    from mcf_ros.model.inference import pick_device
     from mcf_ros.model.report import write_report
     from mcf_ros.model.workflow import baseline_models, evaluate_bag
 
+    output_path(args.report, '--report', directory=True)
+    device = str(pick_device(args.device))
     started = time.monotonic()
-    scored, metrics, windows, detector = evaluate_bag(args.model, args.bag, args.device)
+    scored, metrics, windows, detector = evaluate_bag(args.model, args.bag, device)
     seconds = time.monotonic() - started
     metrics['eval_windows_per_s'] = len(windows) / seconds
     metrics['eval_speed_vs_real_time'] = metrics['eval_windows_per_s'] / detector.spec.camera_hz
     if args.baselines:
-        models = baseline_models(args.model, args.device, log=lambda text: print(text, file=sys.stderr))
-        metrics['baselines'] = {
-            name: evaluate_bag(str(path), args.bag, args.device)[1] for name, path in models.items()
-        }
+        models = baseline_models(args.model, device, log=lambda text: print(text, file=sys.stderr))
+        metrics['baselines'] = {name: evaluate_bag(str(path), args.bag, device)[1] for name, path in models.items()}
     camera_topic = detector.artifact.header['modalities']['camera']['topic']
     paths = write_report(
         args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s, args.bag, camera_topic
@@ -236,8 +280,8 @@ def run_bench(args: argparse.Namespace) -> int:
         raise UserError(f'--duration must be positive, got {args.duration}')
     if args.model and not Path(args.model).is_file():
         raise UserError(f'model not found: {args.model}')
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise UserError(f'--json: no such directory: {Path(args.json).parent}')
+    if args.json:
+        output_path(args.json, '--json', directory=False).parent.mkdir(parents=True, exist_ok=True)
     device = str(pick_device(args.device))
     results = bench(args.model, device, args.duration, args.json, log=lambda text: print(text, file=sys.stderr))
     print(table(results))
@@ -250,6 +294,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from mcf_ros.demo import summary_table
 
     faults = [name for name in args.faults.split(',') if name] if args.faults else None
+    output_path(args.out, '--out', directory=True)
     result = demo(Path(args.out), args.fast, args.train, faults, log=lambda text: print(text, file=sys.stderr))
     print(summary_table(result))
     return 0
@@ -270,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--faults', default='', help="comma-separated fault names to inject, or 'all'")
     sim.add_argument('--seed', type=int, default=0, help='random seed; the same seed gives the same bag')
     sim.add_argument('--task', choices=['pick_place', 'weld_seam'], default='pick_place', help='the cell program')
-    sim.add_argument('--width', type=int, default=128, help='camera image width in pixels (default 128)')
-    sim.add_argument('--height', type=int, default=128, help='camera image height in pixels (default 128)')
+    sim.add_argument('--width', type=image_side, default=128, help='camera image width in pixels (default 128)')
+    sim.add_argument('--height', type=image_side, default=128, help='camera image height in pixels (default 128)')
     sim.add_argument('--fault-duration', type=positive_float, help='seconds each fault is active (default: per fault)')
     sim.add_argument('--list-faults', action='store_true', help='describe every fault and exit')
     sim.add_argument('--preview', metavar='PNG', help='also write a contact sheet of the bag')
@@ -286,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--camera-topic', default='/camera/image_raw')
     train.add_argument('--joint-topic', default='/joint_states')
     train.add_argument(
-        '--image-size', type=positive_int, default=64, help='model input side in pixels (multiple of 16)'
+        '--image-size', type=model_input_side, default=64, help='model input side in pixels (multiple of 16)'
     )
     train.add_argument(
         '--false-alarms-per-hour', type=positive_float, default=1.0, help='calibration target (default 1)'

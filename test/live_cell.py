@@ -53,7 +53,10 @@ class Received:
 class LiveCell:
     """Publishes a moving UR5e's joint states (500 Hz) and camera frames (30 Hz) with live stamps."""
 
-    def __init__(self, width: int = 128, height: int = 128, node_name: str = 'mcf_monitor', publish: bool = True):
+    def __init__(
+        self, width: int = 128, height: int = 128, node_name: str = 'mcf_monitor', publish: bool = True,
+        joint_names: list[str] = UR_JOINTS,
+    ):  # fmt: skip
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node('live_cell', context=self.context)
@@ -68,6 +71,7 @@ class LiveCell:
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
         )
         self.live = {'camera': True, 'kinematics': True}
+        self.joint_names = joint_names
         self.published = {'camera': 0, 'kinematics': 0}
         self._pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
         self._stop = threading.Event()
@@ -139,7 +143,7 @@ class LiveCell:
                 t = tick * 0.002
                 position = [0.5 * np.sin(0.5 * t + k) for k in range(6)]
                 velocity = [0.25 * np.cos(0.5 * t + k) for k in range(6)]
-                message = JointState(name=UR_JOINTS, position=position, velocity=velocity, effort=[1.0] * 6)
+                message = JointState(name=self.joint_names, position=position, velocity=velocity, effort=[1.0] * 6)
                 message.header.stamp = stamp
                 self.joints.publish(message)
                 self.published['kinematics'] += 1

@@ -10,6 +10,13 @@ from synthetic_bags import write_camera_joint_bag
 from mcf_ros.data.bags import bag_writer
 from mcf_ros.faults.catalogue import CATALOGUE
 
+
+def torch_sees_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 SUBCOMMANDS = ['sim', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
 
 
@@ -33,22 +40,6 @@ def test_mcf_on_path_lists_every_subcommand():
     assert result.returncode == 0
     for name in SUBCOMMANDS:
         assert f'    {name} ' in result.stdout, f'`mcf --help` does not list {name}:\n{result.stdout}'
-
-
-def test_demo_with_an_unknown_fault_is_a_one_line_error(tmp_path):
-    assert_one_line_error(run_mcf('demo', '--out', str(tmp_path / 'd'), '--faults', 'no_such_fault'), 'unknown fault')
-
-
-@pytest.mark.parametrize(
-    ('args', 'expected'),
-    [
-        (['--duration', '0'], '--duration must be positive'),
-        (['--model', '/nonexistent/cell.mcf'], 'model not found'),
-        (['--json', '/nonexistent/dir/bench.json'], '--json: no such directory'),
-    ],
-)
-def test_bench_bad_arguments_are_one_line_errors(args, expected):
-    assert_one_line_error(run_mcf('bench', *args), expected)
 
 
 def test_replay_of_missing_bag_is_a_one_line_error(tmp_path):
@@ -99,20 +90,6 @@ def test_replay_rejects_bad_arguments_in_one_line(small_bag, args, expected):
     assert_one_line_error(run_mcf('replay', str(small_bag), *args), expected)
 
 
-@pytest.mark.parametrize(
-    ('args', 'expected'),
-    [
-        (['--faults', 'gremlins'], 'unknown fault gremlins'),
-        (['--duration', '10', '--faults', 'collision'], 'too short for these faults'),
-        (['--task', 'weld_seam', '--duration', '40', '--faults', 'dropped_payload'], 'needs a task that carries parts'),
-        ([], '--out is required'),
-    ],
-)
-def test_sim_rejects_bad_requests_in_one_line(tmp_path, args, expected):
-    out = [] if args == [] else ['--out', str(tmp_path / 'bag')]
-    assert_one_line_error(run_mcf('sim', *out, *args), expected)
-
-
 def test_sim_lists_every_fault_with_its_modality():
     result = run_mcf('sim', '--list-faults')
     assert result.returncode == 0
@@ -120,10 +97,78 @@ def test_sim_lists_every_fault_with_its_modality():
         assert any(line.split()[:2] == [name, spec.modality] for line in result.stdout.splitlines()), name
 
 
-def test_record_refuses_to_overwrite_an_existing_output(small_bag):
-    assert_one_line_error(run_mcf('record', str(small_bag), '--topics', '/joint_states'), 'output already exists')
+# Every subcommand's bad arguments and bad files. Placeholders: {file} a plain file, {dir} an empty
+# directory, {tmp} a fresh path's parent, {bag} a small valid bag, {model} the shipped model.
+BAD_INPUT = [
+    ('sim', ['--out', '{tmp}/b', '--duration', '-1'], 'must be positive'),
+    ('sim', ['--out', '{tmp}/b', '--width', '0'], 'must be positive'),
+    ('sim', ['--out', '{tmp}/b', '--height', '5000'], 'must be 8 to 4096 pixels'),
+    ('sim', ['--out', '{tmp}/b', '--seed', 'abc'], "invalid int value: 'abc'"),
+    ('sim', ['--out', '{tmp}/b', '--task', 'paint'], "invalid choice: 'paint'"),
+    ('sim', ['--out', '{tmp}/b', '--faults', 'gremlins'], 'unknown fault gremlins'),
+    ('sim', ['--out', '{tmp}/b', '--duration', '10', '--faults', 'collision'], 'too short for these faults'),
+    ('sim', ['--out', '{tmp}/b', '--task', 'weld_seam', '--duration', '40', '--faults', 'dropped_payload'],
+     'needs a task that carries parts'),
+    ('sim', [], '--out is required'),
+    ('sim', ['--out', '{bag}'], 'output already exists'),
+    ('sim', ['--out', '{file}/b'], 'is a file'),
+    ('sim', ['--out', '{tmp}/b', '--preview', '{file}/p.png'], 'is a file'),
+    ('sim', ['--out', '{tmp}/b', '--colour'], 'unrecognized arguments: --colour'),
+    ('train', ['--out', '{tmp}/m.mcf'], 'the following arguments are required: --bag'),
+    ('train', ['--bag', '{tmp}/none', '--out', '{tmp}/m.mcf'], 'bag not found'),
+    ('train', ['--bag', '{dir}', '--out', '{tmp}/m.mcf'], 'not a rosbag2 directory'),
+    ('train', ['--bag', '{bag}', '--out', '{file}/m.mcf'], 'is a file'),
+    ('train', ['--bag', '{bag}', '--out', '{dir}'], 'is a directory'),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--epochs', '0'], 'must be positive'),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--image-size', '20'], 'multiple of 16'),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--resume'], 'no checkpoint to resume from'),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--camera-topic', '/nope'], 'Image topic /nope'),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--device', 'tpu'], "invalid choice: 'tpu'"),
+    ('eval', ['--model', '{tmp}/no.mcf', '--bag', '{bag}', '--report', '{tmp}/r'], 'model not found'),
+    ('eval', ['--model', '{file}', '--bag', '{bag}', '--report', '{tmp}/r'], 'not an mcf model artifact'),
+    ('eval', ['--model', '{model}', '--bag', '{tmp}/none', '--report', '{tmp}/r'], 'bag not found'),
+    ('eval', ['--model', '{model}', '--bag', '{dir}', '--report', '{tmp}/r'], 'not a rosbag2 directory'),
+    ('eval', ['--model', '{model}', '--bag', '{bag}', '--report', '{file}'], '--report: '),
+    ('eval', ['--model', '{model}', '--bag', '{bag}'], 'the following arguments are required: --report'),
+    ('record', ['{bag}', '--topics', '/joint_states'], 'output already exists'),
+    ('record', ['{tmp}/out', '--topics', '/x', '--duration', '0'], 'must be positive'),
+    ('record', ['{tmp}/out', '--topics', 'bad topic!'], "invalid topic name 'bad topic!'"),
+    ('record', ['{file}/out', '--topics', '/x'], 'is a file'),
+    ('record', ['{tmp}/out'], 'the following arguments are required: --topics'),
+    ('demo', ['--out', '{tmp}/d', '--faults', 'no_such_fault'], 'unknown fault'),
+    ('demo', ['--out', '{file}'], '--out: '),
+    ('bench', ['--duration', '0'], '--duration must be positive'),
+    ('bench', ['--model', '{tmp}/cell.mcf'], 'model not found'),
+    ('bench', ['--json', '{file}/bench.json'], 'is a file'),
+    ('bench', ['--device', 'gpu'], "invalid choice: 'gpu'"),
+]  # fmt: skip
 
 
-def test_record_rejects_a_non_positive_duration(tmp_path):
-    result = run_mcf('record', str(tmp_path / 'out'), '--topics', '/x', '--duration', '0')
-    assert_one_line_error(result, 'must be positive')
+@pytest.mark.parametrize(
+    ('command', 'args', 'expected'), BAD_INPUT, ids=[f'{c}-{i}' for i, (c, _, _) in enumerate(BAD_INPUT)]
+)
+def test_bad_arguments_and_files_are_one_line_errors(command, args, expected, small_bag, tmp_path):
+    plain_file = tmp_path / 'plain_file'
+    plain_file.write_text('not what was asked for')
+    (tmp_path / 'empty_dir').mkdir()
+    places = {
+        'file': plain_file, 'dir': tmp_path / 'empty_dir', 'tmp': tmp_path, 'bag': small_bag,
+        'model': 'models/ur5e_cell.mcf',
+    }  # fmt: skip
+    assert_one_line_error(run_mcf(command, *(arg.format(**places) for arg in args)), expected.format(**places))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['empty_dir', 'plain_file'], 'an error left files behind'
+
+
+@pytest.mark.skipif(torch_sees_cuda(), reason='this machine has CUDA')
+@pytest.mark.parametrize(
+    'args',
+    [
+        ['bench', '--duration', '1'],
+        ['train', '--bag', '{bag}', '--out', '{tmp}/m.mcf'],
+        ['eval', '--model', 'models/ur5e_cell.mcf', '--bag', '{bag}', '--report', '{tmp}/r'],
+    ],
+    ids=['bench', 'train', 'eval'],
+)
+def test_asking_for_cuda_without_a_gpu_is_a_one_line_error(args, small_bag, tmp_path):
+    result = run_mcf(*(arg.format(bag=small_bag, tmp=tmp_path) for arg in args), '--device', 'cuda')
+    assert_one_line_error(result, 'torch sees no CUDA device')

@@ -188,22 +188,6 @@ def test_frames_the_model_was_not_trained_for_are_rejected_and_the_joints_still_
     assert len(warnings) == 1 and '64x48 frames; the model was trained on 128x128' in warnings[0]
 
 
-def test_a_missing_model_is_refused_with_an_error_on_diagnostics(tmp_path):
-    log = tmp_path / 'monitor.log'
-    monitor = start_monitor(log, 'model_path:=/nonexistent/cell.mcf', 'diagnostics_period_s:=0.2')
-    try:
-        with LiveCell() as cell:
-            message = cell.wait_for(
-                lambda: next((m for _, level, m, _ in cell.received.diagnostics if level == ERROR), None), 20, 'ERROR'
-            )
-            assert '/nonexistent/cell.mcf' in message
-            assert not cell.received.scores
-    finally:
-        assert stop_process(monitor) == 0
-    errors = [line for line in log.read_text().splitlines() if '[ERROR]' in line]
-    assert len(errors) == 1 and 'cannot configure' in errors[0] and 'Traceback' not in log.read_text()
-
-
 def test_overload_scores_the_newest_window_and_counts_the_drops(tmp_path):
     log = tmp_path / 'monitor.log'
     delay_s = 0.1  # 3x slower than the 30 Hz camera

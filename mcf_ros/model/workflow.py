@@ -53,6 +53,9 @@ def train_from_bags(
     fusion: str = 'mcf',
 ) -> dict:
     """Train and calibrate on normal bags; write the artifact; return its header."""
+    checkpoint = Path(out).with_suffix('.ckpt')
+    if resume and not checkpoint.is_file():
+        raise UserError(f'no checkpoint to resume from: {checkpoint}')
     specs = {path: infer_spec(path, camera_topic, joint_topic, image_size) for path in bags}
     spec = specs[bags[0]]
     resolutions = {path: camera_resolution(path, camera_topic) for path in bags}
@@ -74,7 +77,6 @@ def train_from_bags(
         raise UserError(f'too little normal data: {len(train)} training and {len(holdout)} held-out windows')
     normalisation = fit_normalisation(train)
     model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
-    checkpoint = Path(out).with_suffix('.ckpt')
     result = train_model(
         train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume
     )

@@ -36,6 +36,7 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from rclpy.utilities import remove_ros_args
+from rclpy.wait_for_message import wait_for_message
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32
 from visualization_msgs.msg import Marker, MarkerArray
@@ -95,6 +96,10 @@ PARAMETERS = {
     'joint_queue_depth': (100, 'joint state subscription depth', _int_range(1, 10000)),
     'threshold_override': (0.0, 'anomaly threshold; 0 = the calibrated one', _float_range(0.0, 1e9)),
     'flag_persistence': (0, 'windows past threshold to raise or clear the flag; 0 = calibrated', _int_range(0, 1000)),
+    'joint_check_timeout_s': (
+        2.0, 'activate waits this long for a joint state to check its names against the model; 0 = no wait',
+        _float_range(0.0, 60.0),
+    ),
     'stale_after_s': (0.5, 'a stream silent this long is lost: the other is scored alone', _float_range(0.05, 60.0)),
     'diagnostics_period_s': (1.0, 'period of /diagnostics', _float_range(0.05, 60.0)),
     'overlay_hz': (10.0, 'largest ~/overlay rate (only while subscribed); 0 = off', _float_range(0.0, 1000.0)),
@@ -176,12 +181,15 @@ class MonitorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Move the model to its device, start inference and subscribe."""
+        """Check the live joint names, move the model to its device, start inference and subscribe."""
+        spec = self.detector.spec
+        joint_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.param('joint_queue_depth'))
         try:
+            self._check_live_joint_names(joint_qos)
             self.detector.to(self.param('device')).compile()
         except UserError as err:
             return self._fail(f'cannot activate: {err}')
-        spec = self.detector.spec
+        self.error = None
         self.builder = WindowBuilder(spec)
         self.scorer = StreamScorer(self.calibration, spec.length_s)
         self._resolution = self.detector.artifact.header['modalities']['camera'].get('resolution')
@@ -198,7 +206,6 @@ class MonitorNode(LifecycleNode):
             depth=self.param('image_queue_depth'),
             reliability=RELIABILITY[self.param('image_reliability')],
         )
-        joint_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.param('joint_queue_depth'))
         overrides = QoSOverridingOptions.with_default_policies()
         image_sub = Subscriber(
             self, Image, self.param('image_topic'), qos_profile=image_qos, qos_overriding_options=overrides
@@ -222,6 +229,25 @@ class MonitorNode(LifecycleNode):
             f'sync slop {1e3 * self.sync_slop_s:.1f} ms, queues {self.sync_queue_size}'
         )
         return super().on_activate(state)
+
+    def _check_live_joint_names(self, qos: QoSProfile) -> None:
+        """Raise UserError if a joint state arriving within `joint_check_timeout_s` lacks a model joint.
+
+        When none arrives (the arm is not up yet), each joint state's names are checked on arrival instead.
+        """
+        timeout, topic = self.param('joint_check_timeout_s'), self.param('joint_topic')
+        if timeout <= 0:
+            return
+        received, message = wait_for_message(JointState, self, topic, qos_profile=qos, time_to_wait=timeout)
+        if not received:
+            self.get_logger().info(f'no joint state on {topic} within {timeout:g} s: names are checked as they come')
+            return
+        missing = [name for name in self.detector.spec.joint_names if name not in message.name]
+        if missing:
+            raise UserError(
+                f'the joint states on {topic} name {list(message.name)}, without the model joints {missing}: '
+                'this model was trained on another arm (or remap the topic)'
+            )
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop inference."""

@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import rclpy
+from rclpy.exceptions import InvalidTopicNameException
+from rclpy.expand_topic_name import expand_topic_name
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from rclpy.validate_full_topic_name import validate_full_topic_name
 
 from mcf_ros import ros_env
 from mcf_ros.errors import UserError
@@ -43,6 +46,15 @@ def stop_event() -> threading.Event:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     return event
+
+
+def check_topic_name(name: str) -> None:
+    """Raise UserError unless `name` is a valid ROS topic name (relative names count as valid)."""
+    try:
+        validate_full_topic_name(expand_topic_name(name, 'mcf', '/'))
+    except (ValueError, InvalidTopicNameException) as err:
+        reason = str(err).splitlines()[0].split(', at /')[0].split(' is invalid: ')[-1]
+        raise UserError(f'invalid topic name {name!r}: {reason}') from None
 
 
 def message_class(msgtype: str) -> type:

@@ -174,6 +174,9 @@ class CellSimulator:
         data.qpos[:] = q0
         data.ctrl[:] = q0
         mujoco.mj_forward(model, data)
+        # The offscreen buffer must hold the frame (the model's default is 640x480).
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.config.width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, self.config.height)
         renderer = mujoco.Renderer(model, self.config.height, self.config.width)
         renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
         renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
