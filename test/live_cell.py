@@ -55,8 +55,10 @@ class LiveCell:
 
     def __init__(
         self, width: int = 128, height: int = 128, node_name: str = 'mcf_monitor', publish: bool = True,
-        joint_names: list[str] = UR_JOINTS,
+        joint_names: list[str] = UR_JOINTS, rate: float = 1.0, corrupt_every: int = 0,
     ):  # fmt: skip
+        """`rate` scales both streams' rates; with `corrupt_every` N, every N-th message of each stream is malformed
+        (NaN joint positions; frames with their data cut short)."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node('live_cell', context=self.context)
@@ -72,6 +74,9 @@ class LiveCell:
         )
         self.live = {'camera': True, 'kinematics': True}
         self.joint_names = joint_names
+        self.rate = rate
+        self.corrupt_every = corrupt_every
+        self.corrupted = {'camera': 0, 'kinematics': 0}
         self.published = {'camera': 0, 'kinematics': 0}
         self._pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
         self._stop = threading.Event()
@@ -132,29 +137,39 @@ class LiveCell:
             self._executor.spin_once(timeout_sec=0.05)
 
     def _publish(self) -> None:
-        """Joint states every 2 ms and a frame every 1/30 s, on the system clock, while each stream is live."""
+        """Joint states every 2 ms and a frame every 1/30 s (divided by `rate`), with system clock stamps,
+        while each stream is live."""
         start = time.monotonic()
         tick = 0
         while not self._stop.is_set():
-            due = start + tick * 0.002
+            due = start + tick * 0.002 / self.rate
             time.sleep(max(0.0, due - time.monotonic()))
             stamp = self.node.get_clock().now().to_msg()
             if self.live['kinematics']:
                 t = tick * 0.002
                 position = [0.5 * np.sin(0.5 * t + k) for k in range(6)]
                 velocity = [0.25 * np.cos(0.5 * t + k) for k in range(6)]
+                if self._corrupt('kinematics'):
+                    position[0] = float('nan')
                 message = JointState(name=self.joint_names, position=position, velocity=velocity, effort=[1.0] * 6)
                 message.header.stamp = stamp
                 self.joints.publish(message)
-                self.published['kinematics'] += 1
             if tick % 17 == 0 and self.live['camera']:  # 17 x 2 ms: 29.4 Hz
                 frame = Image(height=self._pixels.shape[0], width=self._pixels.shape[1], encoding='rgb8')
                 frame.step = frame.width * 3
                 frame.header.stamp, frame.header.frame_id = stamp, 'cell_camera'
-                frame.data = np.roll(self._pixels, tick, axis=1).tobytes()
+                pixels = np.roll(self._pixels, tick, axis=1).tobytes()
+                frame.data = pixels[: len(pixels) // 2] if self._corrupt('camera') else pixels
                 self.frames.publish(frame)
-                self.published['camera'] += 1
             tick += 1
+
+    def _corrupt(self, stream: str) -> bool:
+        """Count a message of `stream`; return whether this one is to be malformed."""
+        self.published[stream] += 1
+        if self.corrupt_every and self.published[stream] % self.corrupt_every == 0:
+            self.corrupted[stream] += 1
+            return True
+        return False
 
     def _on_diagnostics(self, message: DiagnosticArray) -> None:
         for status in message.status:

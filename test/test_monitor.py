@@ -4,6 +4,7 @@ import csv
 import itertools
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -238,6 +239,53 @@ def test_two_minutes_at_ten_times_overload_keep_memory_flat_and_drops_exact(tmp_
     assert max(rss[2:]) - min(rss[2:]) < 10, 'memory grows under overload'
     assert scored + dropped == submitted, 'every window is either scored or counted as dropped'
     assert latency.max() < 2 * delay_s * 1e3 + 100, 'a scored window waited behind others'
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_five_minutes_at_three_times_the_input_rate_keep_memory_flat_and_every_count_exact(tmp_path):
+    """The soak behind the README's figures; MCF_SOAK_MINUTES shortens it for a trial run."""
+    minutes = float(os.environ.get('MCF_SOAK_MINUTES', '5'))
+    log = tmp_path / 'monitor.log'
+    delay_s = 0.05  # at most 20 windows/s scored against ~88 frames/s
+    monitor = start_monitor(log, f'inference_delay_s:={delay_s}', 'diagnostics_period_s:=1.0')
+    rss = []
+    try:
+        wait_for_line(log, 'active on', timeout=30)
+        with LiveCell(rate=3.0, corrupt_every=50) as cell:
+            started = time.monotonic()
+            while time.monotonic() - started < 60 * minutes:
+                time.sleep(min(15.0, 60 * minutes - (time.monotonic() - started)))
+                rss.append(rss_mb(monitor.pid))
+            cell.live.update(camera=False, kinematics=False)
+            elapsed = time.monotonic() - started
+            time.sleep(2 * delay_s + 1.5)  # the last window finishes; diagnostics go out
+            last = cell.received.diagnostics[-1][3]
+            alive = monitor.poll() is None
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+    published, corrupted = cell.published, cell.corrupted
+    rejects = {key.removeprefix('rejected_'): int(value) for key, value in last.items() if key.startswith('rejected_')}
+    submitted, scored, dropped = (int(last[k]) for k in ('windows_submitted', 'windows_scored', 'windows_dropped'))
+    print(
+        f'\nsoak {elapsed / 60:.1f} min at {published["kinematics"] / elapsed:.0f} joint states/s and '
+        f'{published["camera"] / elapsed:.1f} frames/s: {published["kinematics"]} joint states and '
+        f'{published["camera"]} frames published ({corrupted["kinematics"]} and {corrupted["camera"]} malformed); '
+        f'rejects {rejects}; {submitted} windows: {scored} scored, {dropped} dropped; '
+        f'RSS {rss[0]:.0f} -> {rss[-1]:.0f} MB (samples {[round(r) for r in rss]}); '
+        f'internal errors {last["internal_errors"]}; crashes {0 if alive else 1}'
+    )
+    assert alive, 'the node died'
+    steady = rss[len(rss) // 4 :]
+    assert max(steady) - min(steady) < 10, f'memory grows: {rss}'
+    assert scored + dropped == submitted, 'every window is either scored or counted as dropped'
+    assert published['kinematics'] / elapsed > 1200, 'the driver did not reach 3x the joint rate'
+    # Every malformed message that arrived is counted under its reason, and nothing else is rejected.
+    assert set(rejects) == {'joint_not_finite', 'image_data_length'}, rejects
+    assert 0.95 * corrupted['kinematics'] <= rejects['joint_not_finite'] <= corrupted['kinematics']
+    assert 0.8 * corrupted['camera'] <= rejects['image_data_length'] <= corrupted['camera']
+    assert int(last['internal_errors']) == 0
+    assert 'Traceback' not in log.read_text()
 
 
 def test_bench_measures_the_floor_the_model_and_the_monitor_in_one_run(tmp_path):
