@@ -6,6 +6,8 @@ from setuptools import find_packages, setup
 
 PACKAGE = 'mcf_ros'
 
+# `mcf eval --baselines` adds a PyOD detector; pyod brings scikit-learn, scipy and numba.
+BASELINES = ['pyod==3.6.7']
 # PyPI wheels of ROS 2 Kilted, for machines without a ROS distro. rmw_fastrtps_cpp must be
 # named explicitly: without it rclpy finds no middleware and fails to import.
 ROS_WHEELS = [
@@ -44,7 +46,8 @@ setup(
     ],
     extras_require={
         'wheels': ROS_WHEELS,
-        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'ruff==0.17.6', 'hypothesis>=6.100', 'pyyaml>=6'],
+        'baselines': BASELINES,
+        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'ruff==0.17.6', 'hypothesis>=6.100', 'pyyaml>=6', *BASELINES],
     },
     zip_safe=True,
     entry_points={

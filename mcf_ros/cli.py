@@ -234,7 +234,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from mcf_ros.data.labels import read_labels
     from mcf_ros.model.inference import pick_device
     from mcf_ros.model.report import write_report
-    from mcf_ros.model.workflow import baseline_models, evaluate_bag
+    from mcf_ros.model.workflow import baseline_models, evaluate_bag, feature_baseline_metrics
 
     output_path(args.report, '--report', directory=True)
     device = str(pick_device(args.device))
@@ -244,8 +244,10 @@ def run_eval(args: argparse.Namespace) -> int:
     metrics['eval_windows_per_s'] = len(windows) / seconds
     metrics['eval_speed_vs_real_time'] = metrics['eval_windows_per_s'] / detector.spec.camera_hz
     if args.baselines:
-        models = baseline_models(args.model, device, log=lambda text: print(text, file=sys.stderr))
+        log = lambda text: print(text, file=sys.stderr)  # noqa: E731
+        models = baseline_models(args.model, device, log=log)
         metrics['baselines'] = {name: evaluate_bag(str(path), args.bag, device)[1] for name, path in models.items()}
+        metrics['baselines']['pyod_ecod'] = feature_baseline_metrics(args.model, args.bag, windows, log=log)
     camera_topic = detector.artifact.header['modalities']['camera']['topic']
     paths = write_report(
         args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s, args.bag, camera_topic

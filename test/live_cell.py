@@ -21,6 +21,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image, JointState
 from synthetic_bags import UR_JOINTS
+from visualization_msgs.msg import MarkerArray
 
 from mcf_ros.data.messages import stamp_ns
 from mcf_ros.presentation import MODES
@@ -48,6 +49,7 @@ class Received:
 
     diagnostics: list = field(default_factory=list)  # (t, level as int, message, {key: value})
     scores: list = field(default_factory=list)  # (t, stamp_s, {field: value})
+    markers: list = field(default_factory=list)  # the text of each ~/markers marker
 
 
 class LiveCell:
@@ -71,6 +73,9 @@ class LiveCell:
             f'/{node_name}/scores',
             self._on_scores,
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+        )
+        self.node.create_subscription(
+            MarkerArray, f'/{node_name}/markers', lambda m: self.received.markers.extend(x.text for x in m.markers), 10
         )
         self.live = {'camera': True, 'kinematics': True}
         self.joint_names = joint_names

@@ -160,6 +160,7 @@ def test_lifecycle_transitions_start_and_stop_scoring(tmp_path):
             assert cell.transition(Transition.TRANSITION_CONFIGURE)
             assert cell.transition(Transition.TRANSITION_ACTIVATE)
             cell.wait_for(lambda: len(cell.received.scores) >= 10, 20, 'scoring once active')
+            cell.wait_for(lambda: any('nominal' in text for text in cell.received.markers), 5, 'the rviz marker')
             assert cell.transition(Transition.TRANSITION_DEACTIVATE)
             stopped = len(cell.received.scores)
             time.sleep(1.0)

@@ -1,7 +1,10 @@
 """The monitor's parameters: the shipped YAML, the README table and the node's descriptors say the same."""
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mcf_ros.ros.monitor import PARAMETERS
@@ -18,3 +21,20 @@ def test_the_readme_documents_every_parameter():
     readme = (ROOT / 'README.md').read_text()
     missing = [name for name in PARAMETERS if f'| `{name}` |' not in readme]
     assert not missing, f'README lacks {missing}'
+
+
+@pytest.mark.parametrize(
+    ('ros_args', 'expected'),
+    [
+        (['-p', 'stale_after_s:=abc'], "parameter 'stale_after_s' to 'abc' of type 'STRING'"),
+        (['-p', 'stale_after_s:=100.0'], 'stale_after_s out of range'),
+        (['-p', 'cpu_threads:=0'], 'cpu_threads out of range'),
+        (['-p', 'bogus'], "Couldn't parse parameter override rule: '-p bogus'"),
+    ],
+)
+def test_bad_parameters_on_the_command_line_are_one_line_errors(ros_args, expected):
+    command = [sys.executable, '-m', 'mcf_ros.ros.monitor', '--autostart', '--ros-args', *ros_args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith('mcf_monitor: error: ') and expected in lines[0], lines

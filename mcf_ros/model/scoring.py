@@ -107,6 +107,21 @@ def combine(z: dict) -> dict[str, np.ndarray]:
     }
 
 
+class PersistentFlag:
+    """A flag that rises after `persistence` windows above the threshold and clears after as many below."""
+
+    def __init__(self, persistence: int):
+        self.persistence = persistence
+        self.raised, self._run = False, 0
+
+    def update(self, above: bool) -> bool:
+        """Take one window's verdict; return the flag."""
+        self._run = self._run + 1 if above != self.raised else 0
+        if self._run >= self.persistence:
+            self.raised, self._run = above, 0
+        return self.raised
+
+
 class StreamScorer:
     """Turns each window's raw evidence into its score, flag and blame, one window at a time.
 
@@ -128,7 +143,7 @@ class StreamScorer:
     def reset(self) -> None:
         """Forget the recent windows and lower the flag."""
         self._recent: deque[tuple[float, float, float]] = deque()
-        self._raised, self._run = False, 0
+        self._flag = PersistentFlag(self.calibration.persistence)
 
     def step(self, end_s: float, evidence: dict) -> dict:
         """Score one window from its raw evidence (`attention` vector and the channels but attention_shift)."""
@@ -147,10 +162,7 @@ class StreamScorer:
         for index, channel in enumerate(self.SPREAD, start=1):
             z[channel] = max(entry[index] for entry in self._recent)
         combined = combine(z)
-        above = combined['anomaly'] > calibration.threshold
-        self._run = self._run + 1 if above != self._raised else 0
-        if self._run >= calibration.persistence:
-            self._raised, self._run = above, 0
+        raised = self._flag.update(bool(combined['anomaly'] > calibration.threshold))
         return {
             'attention_shift': raw['attention_shift'],
             'concept_score': float(np.mean(evidence['attention'])),
@@ -158,8 +170,8 @@ class StreamScorer:
             'kinematics_evidence': float(combined['kinematics']),
             'anomaly_score': float(combined['anomaly']),
             'threshold': calibration.threshold,
-            'is_anomaly': self._raised,
-            'blame': str(blame(combined, calibration.threshold)) if self._raised else 'none',
+            'is_anomaly': raised,
+            'blame': str(blame(combined, calibration.threshold)) if raised else 'none',
         }
 
 

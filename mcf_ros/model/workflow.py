@@ -13,7 +13,7 @@ from mcf_ros import __version__
 from mcf_ros.data.bags import BagReader
 from mcf_ros.data.dataset import bag_windows, camera_resolution, infer_spec
 from mcf_ros.data.labels import read_labels
-from mcf_ros.data.windows import Window
+from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import Artifact, load_artifact, save_artifact
 from mcf_ros.model.evaluation import detection_metrics
@@ -36,6 +36,23 @@ def fingerprint(bags: list[str]) -> str:
                 json.dumps([sorted(bag.topics.items()), bag.message_count, bag.start_ns, bag.end_ns]).encode()
             )
     return digest.hexdigest()
+
+
+def normal_windows(
+    bags: list[str], spec: WindowSpec, camera_topic: str, joint_topic: str, log: Callable[[str], None] = print
+) -> tuple[list[Window], list[Window]]:
+    """Return the (training, held-out) windows of normal bags.
+
+    Per bag: every 2nd window of its first 80 % to train on, its last 20 % to calibrate on.
+    """
+    train, holdout = [], []
+    for path in bags:
+        windows = [w for w in bag_windows(path, spec, camera_topic, joint_topic) if w.joints is not None]
+        split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
+        train += windows[:split:TRAIN_FRAME_STRIDE]
+        holdout += windows[split:]
+        log(f'{path}: {len(windows)} windows ({len(windows) / spec.camera_hz:.0f} s)')
+    return train, holdout
 
 
 def train_from_bags(
@@ -61,18 +78,13 @@ def train_from_bags(
     resolutions = {path: camera_resolution(path, camera_topic) for path in bags}
     if len(set(resolutions.values())) > 1:
         raise UserError(f'the training bags have frames of different sizes: {resolutions}')
-    train, holdout = [], []
     for path in bags:
         if read_labels(path):
             raise UserError(f'{path} has labelled faults; train on normal operation only')
         joints = specs[path].joint_names
         if set(joints) != set(spec.joint_names):
             raise UserError(f'{path} has joints {list(joints)}, {bags[0]} has {list(spec.joint_names)}')
-        windows = [w for w in bag_windows(path, spec, camera_topic, joint_topic) if w.joints is not None]
-        split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
-        train += windows[:split:TRAIN_FRAME_STRIDE]
-        holdout += windows[split:]
-        log(f'{path}: {len(windows)} windows ({len(windows) / spec.camera_hz:.0f} s)')
+    train, holdout = normal_windows(bags, spec, camera_topic, joint_topic, log)
     if len(train) < 100 or len(holdout) < 100:
         raise UserError(f'too little normal data: {len(train)} training and {len(holdout)} held-out windows')
     normalisation = fit_normalisation(train)
@@ -148,6 +160,14 @@ def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict
 BASELINES = ('camera', 'kinematics', 'concat')
 
 
+def _training_bags(header: dict) -> list[str]:
+    bags = header['training']['bags']
+    missing = [bag for bag in bags if not Path(bag).is_dir()]
+    if missing:
+        raise UserError(f"--baselines retrains on the model's training bags, and these are gone: {', '.join(missing)}")
+    return bags
+
+
 def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict[str, Path]:
     """Return a model of each baseline fusion, trained like `model` on its own training bags.
 
@@ -156,9 +176,7 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
     """
     header = load_artifact(model).header
     training = header['training']
-    missing = [bag for bag in training['bags'] if not Path(bag).is_dir()]
-    if missing:
-        raise UserError(f"--baselines retrains on the model's training bags, and these are gone: {', '.join(missing)}")
+    _training_bags(header)
     topics = header['modalities']
     paths = {}
     for name in BASELINES:
@@ -173,3 +191,22 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
             )  # fmt: skip
         paths[name] = path
     return paths
+
+
+def feature_baseline_metrics(model: str, bag: str, windows: list[Window], log: Callable[[str], None]) -> dict:
+    """Fit the PyOD baseline on `model`'s training bags, as the model was, and return its metrics on `bag`'s windows."""
+    from mcf_ros.model.feature_baseline import FeatureBaseline
+
+    header = load_artifact(model).header
+    spec = WindowSpec.from_dict(header['window'])
+    topics = header['modalities']
+    camera_topic, joint_topic = topics['camera']['topic'], topics['kinematics']['topic']
+    train, holdout = normal_windows(_training_bags(header), spec, camera_topic, joint_topic, log)
+    log(f'fitting the PyOD (ECOD) baseline on {len(train)} windows')
+    baseline = FeatureBaseline(train, holdout, spec.joint_features, header['calibration'])
+    camera_hz = infer_spec(bag, camera_topic, joint_topic, spec.image_size).camera_hz
+    metrics = detection_metrics(baseline.score(windows), read_labels(bag), spec.length_s, camera_hz)
+    metrics['blame_accuracy'] = None  # it names no modality
+    for kind in metrics['per_kind'].values():
+        kind['blame_accuracy'] = None
+    return metrics

@@ -29,7 +29,9 @@ import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.experimental import EventsExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -50,7 +52,7 @@ from mcf_ros.model.inference import Detector
 from mcf_ros.model.scoring import StreamScorer
 from mcf_ros.paths import share_dir
 from mcf_ros.presentation import draw_overlay, score_values, state_line
-from mcf_ros.ros.runtime import stop_event
+from mcf_ros.ros.runtime import rcl_reason, stop_event
 from mcf_ros.ros.seams import (
     BACKENDS,
     ApproximateTimeSynchronizer,
@@ -63,6 +65,8 @@ from mcf_ros.ros.seams import (
 from mcf_ros.ros.worker import LatestWins
 
 NODE_NAME = 'mcf_monitor'
+EXIT_USER_ERROR = 2
+RCLInvalidROSArgsError = rclpy_implementation.RCLInvalidROSArgsError
 LATENCY_WINDOWS = 1000
 LOG_EVERY_S = 10.0
 SWITCH_INTERVAL_S = 0.0005
@@ -410,14 +414,16 @@ class MonitorNode(LifecycleNode):
         scored['camera_error'] = float(evidence['camera_error'][0])
         scored['kinematics_error'] = float(evidence['kinematics_error'][0])
         stamp = job.stamp
+        # What controllers act on goes out first; what people look at, after.
         self.pub_anomaly.publish(Bool(data=bool(scored['is_anomaly'])))
-        self.pub_concept.publish(Float32(data=float(scored['concept_score'])))
         latency_ms = 1e3 * (time.monotonic() - job.received_s)
         names, values = score_values(scored, job.mode, latency_ms, self.detector.artifact.model_id)
         scores = JointState(name=names, position=values)
         scores.header.stamp, scores.header.frame_id = stamp, job.frame_id
         self.pub_scores.publish(scores)
-        self.pub_markers.publish(self._markers(scored, job, stamp))
+        self.pub_concept.publish(Float32(data=float(scored['concept_score'])))
+        if self.pub_markers.get_subscription_count():
+            self.pub_markers.publish(self._markers(scored, job, stamp))
         if job.rgb is not None:
             self._publish_overlay(job, scored, stamp)
         with self._lock:
@@ -493,16 +499,22 @@ class MonitorNode(LifecycleNode):
 def main(argv: list[str] | None = None) -> int:
     """Console script `monitor`: run the node until SIGINT/SIGTERM; `--autostart` configures and activates it."""
     argv = sys.argv if argv is None else argv
-    autostart = '--autostart' in remove_ros_args(argv)
     # The executor thread runs Python for every joint state (500 Hz); hand the GIL to the
     # inference thread within 0.5 ms instead of the default 5 ms.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     cv2.setNumThreads(1)  # one small resize per frame: a thread pool only adds wake-ups
     os.environ.update(ros_env.user_defaults(os.environ))
     context = rclpy.Context()
-    rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
+    try:  # malformed --ros-args, or a parameter of the wrong type or out of its range
+        autostart = '--autostart' in remove_ros_args(argv)
+        rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
+        node = MonitorNode(context=context)
+    except (RCLInvalidROSArgsError, InvalidParameterTypeException, InvalidParameterValueException) as err:
+        print(f'{NODE_NAME}: error: {rcl_reason(err)}', file=sys.stderr)
+        if context.ok():
+            rclpy.shutdown(context=context)
+        return EXIT_USER_ERROR
     stop = stop_event()
-    node = MonitorNode(context=context)
     # The C++ events executor: a fraction of the Python executor's cost per message at 500 Hz.
     executor = EventsExecutor(context=context)
     executor.add_node(node)

@@ -53,8 +53,12 @@ def check_topic_name(name: str) -> None:
     try:
         validate_full_topic_name(expand_topic_name(name, 'mcf', '/'))
     except (ValueError, InvalidTopicNameException) as err:
-        reason = str(err).splitlines()[0].split(', at /')[0].split(' is invalid: ')[-1]
-        raise UserError(f'invalid topic name {name!r}: {reason}') from None
+        raise UserError(f'invalid topic name {name!r}: {rcl_reason(err).split(" is invalid: ")[-1]}') from None
+
+
+def rcl_reason(err: Exception) -> str:
+    """Return an rcl/rclpy error's message on one line, without the C source locations it appends."""
+    return str(err).splitlines()[0].split(', at /')[0]
 
 
 def message_class(msgtype: str) -> type:
