@@ -238,6 +238,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
     output_path(args.report, '--report', directory=True)
     device = str(pick_device(args.device))
+    if args.baselines:
+        from mcf_ros.model.feature_baseline import require_pyod
+
+        require_pyod()
     started = time.monotonic()
     scored, metrics, windows, detector = evaluate_bag(args.model, args.bag, device)
     seconds = time.monotonic() - started

@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 from mcf_process import run_mcf
@@ -172,3 +173,12 @@ def test_bad_arguments_and_files_are_one_line_errors(command, args, expected, sm
 def test_asking_for_cuda_without_a_gpu_is_a_one_line_error(args, small_bag, tmp_path):
     result = run_mcf(*(arg.format(bag=small_bag, tmp=tmp_path) for arg in args), '--device', 'cuda')
     assert_one_line_error(result, 'torch sees no CUDA device')
+
+
+def test_baselines_without_pyod_is_a_one_line_error_before_any_training(small_bag, tmp_path):
+    hide_pyod = 'import sys; sys.modules["pyod"] = None; from mcf_ros.cli import main; sys.exit(main())'
+    args = ['eval', '--model', 'models/ur5e_cell.mcf', '--bag', str(small_bag), '--report', str(tmp_path / 'r')]
+    result = subprocess.run(
+        [sys.executable, '-c', hide_pyod, *args, '--baselines'], capture_output=True, text=True, timeout=120
+    )
+    assert_one_line_error(result, "pip install 'mcf_ros[baselines]'")

@@ -42,14 +42,20 @@ def window_features(windows: list[Window], joint_features: int) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
+def require_pyod():
+    """Return PyOD's ECOD class; raise UserError naming the install command if pyod is missing."""
+    try:
+        from pyod.models.ecod import ECOD
+    except ImportError:
+        raise UserError("--baselines needs pyod for its PyOD baseline: pip install 'mcf_ros[baselines]'") from None
+    return ECOD
+
+
 class FeatureBaseline:
     """ECOD on standardised window features, with its score calibrated like the MCF model's."""
 
     def __init__(self, train: list[Window], holdout: list[Window], joint_features: int, calibration: dict):
-        try:
-            from pyod.models.ecod import ECOD
-        except ImportError:
-            raise UserError("the PyOD baseline needs pyod: pip install 'mcf_ros[baselines]'") from None
+        ECOD = require_pyod()  # noqa: N806 (a class)
         self.joint_features = joint_features
         features = window_features(train, joint_features)
         self.center = np.nanmedian(features, axis=0)
