@@ -24,6 +24,11 @@ class OneLineErrorParser(argparse.ArgumentParser):
         self.exit(EXIT_USER_ERROR, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
 
 
+def to_stderr(text: str) -> None:
+    """Print a progress or log line on stderr, leaving stdout to the results."""
+    print(text, file=sys.stderr)
+
+
 def number(text: str) -> float:
     """Parse a float, with a plain message for anything else."""
     try:
@@ -212,7 +217,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     header = train_from_bags(
         args.bag, args.out, args.camera_topic, args.joint_topic, config, device, args.image_size,
-        args.false_alarms_per_hour, log=lambda text: print(text, file=sys.stderr), progress=progress,
+        args.false_alarms_per_hour, log=to_stderr, progress=progress,
         resume=args.resume,
     )  # fmt: skip
     training, calibration = header['training'], header['calibration']
@@ -248,10 +253,9 @@ def run_eval(args: argparse.Namespace) -> int:
     metrics['eval_windows_per_s'] = len(windows) / seconds
     metrics['eval_speed_vs_real_time'] = metrics['eval_windows_per_s'] / detector.spec.camera_hz
     if args.baselines:
-        log = lambda text: print(text, file=sys.stderr)  # noqa: E731
-        models = baseline_models(args.model, device, log=log)
+        models = baseline_models(args.model, device, log=to_stderr)
         metrics['baselines'] = {name: evaluate_bag(str(path), args.bag, device)[1] for name, path in models.items()}
-        metrics['baselines']['pyod_ecod'] = feature_baseline_metrics(args.model, args.bag, windows, log=log)
+        metrics['baselines']['pyod_ecod'] = feature_baseline_metrics(args.model, args.bag, windows, log=to_stderr)
     camera_topic = detector.artifact.header['modalities']['camera']['topic']
     paths = write_report(
         args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s, args.bag, camera_topic
@@ -289,7 +293,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json:
         output_path(args.json, '--json', directory=False).parent.mkdir(parents=True, exist_ok=True)
     device = str(pick_device(args.device))
-    results = bench(args.model, device, args.duration, args.json, log=lambda text: print(text, file=sys.stderr))
+    results = bench(args.model, device, args.duration, args.json, log=to_stderr)
     print(table(results))
     return 0
 
@@ -301,7 +305,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     faults = [name for name in args.faults.split(',') if name] if args.faults else None
     output_path(args.out, '--out', directory=True)
-    result = demo(Path(args.out), args.fast, args.train, faults, log=lambda text: print(text, file=sys.stderr))
+    result = demo(Path(args.out), args.fast, args.train, faults, log=to_stderr)
     print(summary_table(result))
     return 0
 

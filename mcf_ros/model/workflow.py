@@ -176,15 +176,15 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
     """
     header = load_artifact(model).header
     training = header['training']
-    _training_bags(header)
+    bags = _training_bags(header)
     topics = header['modalities']
     paths = {}
     for name in BASELINES:
         path = Path(model).with_suffix(f'.baseline-{name}.mcf')
         if not path.is_file() or load_artifact(path).header['training']['fingerprint'] != training['fingerprint']:
-            log(f'training the {name} baseline on {len(training["bags"])} bag(s)')
+            log(f'training the {name} baseline on {len(bags)} bag(s)')
             train_from_bags(
-                training['bags'], str(path), topics['camera']['topic'], topics['kinematics']['topic'],
+                bags, str(path), topics['camera']['topic'], topics['kinematics']['topic'],
                 TrainConfig(epochs=training['epochs'], seed=training['seed']), device,
                 header['model']['image_size'], header['calibration']['target_false_alarms_per_hour'],
                 log=log, fusion=name,
