@@ -83,6 +83,11 @@ class Window:
     joint_jerk: float = 0.0
     labels: list = field(default_factory=list)
 
+    @property
+    def joint_gap(self) -> float:
+        """Return the share of the window the joint stream failed to cover (by samples or by rate); NaN if lost."""
+        return 1.0 - min(self.joint_coverage, self.joint_rate_ratio)
+
     def without_joints(self) -> 'Window':
         """Return this window with the joint stream marked lost: no data and no stream-health evidence."""
         return replace(

@@ -130,7 +130,7 @@ class Detector:
             })  # fmt: skip
         evidence = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         evidence['frame_gap'] = np.array([w.frame_gap_s for w in windows])
-        evidence['joint_gap'] = np.array([1.0 - min(w.joint_coverage, w.joint_rate_ratio) for w in windows])
+        evidence['joint_gap'] = np.array([w.joint_gap for w in windows])
         evidence['joint_jerk'] = np.array([w.joint_jerk for w in windows])
         return evidence
 
