@@ -225,10 +225,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f'model {header["weights_sha256"][:12]} -> {args.out}')
     print(f'  trained on {training["windows"]} windows, calibrated on {training["holdout_windows"]} held-out windows')
     target = calibration['target_false_alarms_per_hour']
-    print(f'  threshold {calibration["threshold"]:.2f} (robust z) for <= {target:g} false alarm/h, '
+    print(f'  threshold {calibration["threshold"]:.2f} (normal tail units) for <= {target:g} false alarm/h, '
           f'flag after {calibration["persistence"]} consecutive windows')  # fmt: skip
-    for channel, median in calibration['median'].items():
-        print(f'  {channel:18} normal median {median:.4g}  scale {calibration["scale"][channel]:.3g}')
+    for channel, centre in calibration['centre'].items():
+        print(f'  {channel:18} normal 90th percentile {centre:.4g}  tail scale {calibration["scale"][channel]:.3g}')
     return 0
 
 

@@ -7,7 +7,7 @@ import struct
 import pytest
 import torch
 
-from mcf_ros.model.artifact import MAGIC, ArtifactError, load_artifact, save_artifact
+from mcf_ros.model.artifact import FORMAT_VERSION, MAGIC, ArtifactError, load_artifact, save_artifact
 
 HEADER = {'model': {'latent_dim': 4}, 'calibration': {'threshold': 3.0}}
 
@@ -57,7 +57,7 @@ def test_flipped_weight_bytes_are_caught_by_the_checksum(artifact_path):
 def test_another_format_version_is_refused(artifact_path):
     data = artifact_path.read_bytes()
     (length,) = struct.unpack('>I', data[8:12])
-    header = data[12 : 12 + length].replace(b'"format_version": 1', b'"format_version": 99')
+    header = data[12 : 12 + length].replace(f'"format_version": {FORMAT_VERSION}'.encode(), b'"format_version": 99')
     artifact_path.write_bytes(MAGIC + struct.pack('>I', len(header)) + header + data[12 + length :])
     with pytest.raises(ArtifactError, match='format 99'):
         load_artifact(artifact_path)
@@ -78,7 +78,8 @@ def test_a_pickle_bomb_in_the_weights_is_refused_without_running_it(tmp_path):
     buffer = io.BytesIO()
     torch.save({'weight': Bomb()}, buffer, pickle_protocol=2)
     weights = buffer.getvalue()
-    header = json.dumps({'format_version': 1, 'weights_sha256': hashlib.sha256(weights).hexdigest()}).encode()
+    digest = hashlib.sha256(weights).hexdigest()
+    header = json.dumps({'format_version': FORMAT_VERSION, 'weights_sha256': digest}).encode()
     path = tmp_path / 'bomb.mcf'
     path.write_bytes(MAGIC + struct.pack('>I', len(header)) + header + weights)
     with pytest.raises(ArtifactError, match='unloadable weights'):

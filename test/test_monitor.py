@@ -19,6 +19,7 @@ from synthetic_bags import write_camera_joint_bag
 from mcf_ros.data.bags import BagReader
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.messages import parse, stamp_ns
+from mcf_ros.model.artifact import load_artifact
 
 ERROR = 2  # diagnostic_msgs/DiagnosticStatus.ERROR
 OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']
@@ -88,7 +89,7 @@ def test_replayed_bag_gives_the_same_flags_as_offline_eval(fault_bag, tmp_path):
                 'latency_p99_ms', 'device', 'model_id', 'mode'):  # fmt: skip
         assert key in last, f'/diagnostics lacks {key}: {last}'
     assert int(last['windows_scored']) == len(scores)
-    assert last['model_id'] == '1d47531200a8' and last['device'] == 'cpu'
+    assert last['model_id'] == load_artifact('models/ur5e_cell.mcf').model_id and last['device'] == 'cpu'
 
 
 def test_a_looping_bag_restarts_the_windows_instead_of_mixing_old_and_new_data(tmp_path):

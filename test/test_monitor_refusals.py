@@ -8,7 +8,7 @@ import pytest
 from live_cell import LiveCell, start_monitor, stop_process
 from synthetic_bags import UR_JOINTS
 
-from mcf_ros.model.artifact import MAGIC
+from mcf_ros.model.artifact import FORMAT_VERSION, MAGIC
 
 ERROR = 2  # diagnostic_msgs/DiagnosticStatus.ERROR
 SHIPPED = Path(__file__).resolve().parent.parent / 'models' / 'ur5e_cell.mcf'
@@ -32,7 +32,7 @@ def corrupt(data: bytes) -> bytes:
 
 def wrong_version(data: bytes) -> bytes:
     (length,) = struct.unpack('>I', data[8:12])
-    header = data[12 : 12 + length].replace(b'"format_version": 1', b'"format_version": 2')
+    header = data[12 : 12 + length].replace(f'"format_version": {FORMAT_VERSION}'.encode(), b'"format_version": 99')
     return MAGIC + struct.pack('>I', len(header)) + header + data[12 + length :]
 
 
@@ -46,7 +46,7 @@ def pickle_bomb(_data: bytes) -> bytes:
         (None, 'model not found'),
         (truncated, 'truncated'),
         (corrupt, 'corrupt'),
-        (wrong_version, 'artifact format 2'),
+        (wrong_version, 'artifact format 99'),
         (pickle_bomb, 'not an mcf model artifact'),
     ],
     ids=['missing', 'truncated', 'corrupt', 'wrong_version', 'pickle_bomb'],

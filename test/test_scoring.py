@@ -11,8 +11,8 @@ from mcf_ros.model.scoring import (
     calibrate,
     episode_threshold,
     persistent,
-    robust_stats,
     score_sequence,
+    tail_stats,
 )
 
 WINDOWS_PER_HOUR = 30 * 3600
@@ -45,6 +45,19 @@ def test_episode_threshold_gives_the_target_episode_rate_on_iid_scores():
     assert 0.5 < rate < 2.0, f'{rate:.2f} episodes/h for a target of 1/h'
 
 
+def test_the_threshold_is_never_below_what_the_held_out_data_show():
+    """A heavy tail that the exponential fit understates: 2 min of held-out data may not alarm at 1/h."""
+    rng = np.random.default_rng(3)
+    per_hour = 30 * 3600
+    scores = rng.pareto(1.5, per_hour // 30)  # 2 min of windows
+    threshold = episode_threshold(scores, per_hour, 1.0)
+    assert threshold >= scores.max()
+    hours = 3  # with 3 h of data at 1/h, three of its own episodes may peak above the threshold, not four
+    scores = rng.pareto(1.5, hours * per_hour)
+    threshold = episode_threshold(scores, per_hour, 1.0)
+    assert 1 <= episodes_per_hour_at(scores > threshold, per_hour) * hours <= 3
+
+
 @pytest.mark.parametrize('target', [1.0, 10.0])
 def test_calibration_meets_the_false_alarm_target_on_fresh_normal_evidence(target):
     rng = np.random.default_rng(1)
@@ -60,20 +73,28 @@ def test_calibration_meets_the_false_alarm_target_on_fresh_normal_evidence(targe
 
 
 def test_constant_health_channels_get_a_scale_floor():
-    median, scale = robust_stats(np.zeros(100), floor=0.02)
-    assert (median, scale) == (0.0, 0.02)
-    median, scale = robust_stats(np.full(100, 1 / 30))
+    centre, scale = tail_stats(np.zeros(100), floor=0.02)
+    assert (centre, scale) == (0.0, 0.02)
+    centre, scale = tail_stats(np.full(100, 1 / 30))
     assert scale == pytest.approx(0.05 / 30)
 
 
+def test_a_channel_is_scaled_by_its_normal_tail():
+    """Centre: the 90th percentile; scale: the mean excess above it (exponential tail -> its mean)."""
+    values = np.random.default_rng(0).exponential(2.0, 200_000)
+    centre, scale = tail_stats(values)
+    assert centre == pytest.approx(2.0 * np.log(10), rel=0.02)
+    assert scale == pytest.approx(2.0, rel=0.02)
+
+
 def test_a_channel_without_values_gets_neutral_statistics():
-    assert robust_stats(np.full(10, np.nan)) == (0.0, 1.0)
+    assert tail_stats(np.full(10, np.nan)) == (0.0, 1.0)
 
 
 def unit_calibration(persistence=3):
     """Calibration under which every channel's z-score is its raw value, with threshold 1."""
     return Calibration(
-        median=dict.fromkeys(CHANNELS, 0.0), scale=dict.fromkeys(CHANNELS, 1.0), attention_mean=[0.5, 0.5],
+        centre=dict.fromkeys(CHANNELS, 0.0), scale=dict.fromkeys(CHANNELS, 1.0), attention_mean=[0.5, 0.5],
         threshold=1.0, target_false_alarms_per_hour=1.0, persistence=persistence, windows_per_hour=3600.0,
     )  # fmt: skip
 

@@ -54,6 +54,37 @@ def test_a_model_refuses_frames_of_another_camera_resolution(cell):
         detector.check_camera(64, 48)
 
 
+def test_kinematics_evidence_is_the_worst_joint_channel_against_its_normal_scale(cell):
+    """A fault on one joint channel must not be averaged away over the others."""
+    import numpy as np
+    import torch
+
+    from mcf_ros.data.dataset import bag_windows
+    from mcf_ros.model.inference import window_tensors
+
+    detector = Detector(load_artifact(cell / 'model.mcf'), 'cpu')
+    scale = detector.normalisation.residual_scale
+    assert scale is not None and scale.shape == (detector.spec.joint_features,) and (scale > 0).all()
+    windows = [w for w in bag_windows(cell / 'normal', detector.spec, '/camera/image_raw', '/joint_states')][40:48]
+    hit = windows[-1].joints.copy()
+    hit[:, 4] += 0.5  # one joint's position, off by 0.5 rad
+    windows[-1] = type(windows[-1])(windows[-1].end_s, windows[-1].image, hit, 1 / 30, 1.0)
+    image, joints, mask = window_tensors(windows, detector.spec, detector.normalisation)
+    with torch.inference_mode():
+        residual = ((detector.model(image, joints, mask)['joints'] - joints) ** 2).mean(dim=1).numpy()
+    evidence = detector.evidence(windows)['kinematics_error']
+    np.testing.assert_allclose(evidence, (residual / scale).max(axis=1), rtol=1e-4)
+    assert evidence[-1] > 5 * evidence[:-1].max()
+    assert (residual[-1] / scale).argmax() == 4
+
+
+def test_a_detector_without_residual_scale_refuses_to_score(cell):
+    artifact = load_artifact(cell / 'model.mcf')
+    del artifact.header['normalisation']['residual_scale']
+    with pytest.raises(ArtifactError, match='no residual scale'):
+        Detector(artifact, 'cpu').evidence([])
+
+
 def test_eval_writes_metrics_scores_and_plots(cell):
     report = cell / 'report'
     result = run_mcf('eval', '--model', str(cell / 'model.mcf'), '--bag', str(cell / 'faults'), '--report', str(report))

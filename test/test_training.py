@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from mcf_ros.data.windows import Window, WindowSpec
-from mcf_ros.model.mcf import ModelConfig
-from mcf_ros.model.training import TrainConfig, corrupt_window, fit_normalisation, train_model
+from mcf_ros.model.inference import window_tensors
+from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
+from mcf_ros.model.training import (
+    TrainConfig,
+    _corrupted_tensors,
+    _loss,
+    corrupt_window,
+    fit_normalisation,
+    train_model,
+)
 
 SPEC = WindowSpec(joint_names=tuple('abcdef'), image_size=16, grid_hz=10.0)
 MODEL = ModelConfig(image_size=16, grid_points=SPEC.grid_points, joint_features=SPEC.joint_features, latent_dim=8)
@@ -59,7 +67,45 @@ def test_failure_injection_corrupts_or_drops_about_the_configured_share_of_input
     rng = np.random.default_rng(0)
     altered = 0
     for window in data:
-        image, joints, camera_present, joints_present = corrupt_window(window, data, SPEC, config, rng)
-        altered += not (np.array_equal(image, window.image) and np.array_equal(joints, window.joints)
-                        and camera_present and joints_present)  # fmt: skip
+        image, joints, camera_present, joints_present, clean = corrupt_window(window, data, SPEC, config, rng)
+        untouched = (np.array_equal(image, window.image) and np.array_equal(joints, window.joints)
+                     and camera_present and joints_present)  # fmt: skip
+        assert clean == untouched, 'the concept target must say whether both sensors are present and untouched'
+        altered += not untouched
     assert 0.55 <= altered / len(data) <= 0.75, f'{altered / len(data):.2f} of inputs altered, expected about 0.65'
+
+
+def structured_windows(count, seed):
+    """Windows of one smooth scene and sine-wave joints with a random phase."""
+    rng = np.random.default_rng(seed)
+    scene = np.linspace(40, 220, 16 * 16 * 3).reshape(16, 16, 3).astype(np.uint8)
+    steps = np.arange(SPEC.grid_points)[:, None] / SPEC.grid_hz
+    result = []
+    for k in range(count):
+        joints = np.sin(2 * np.pi * 0.5 * steps + rng.uniform(0, 2 * np.pi, SPEC.joint_features))
+        image = np.clip(scene + rng.normal(0, 2, scene.shape), 0, 255).astype(np.uint8)
+        result.append(Window(k / 30, image, joints.astype(np.float32), 1 / 30, 1.0))
+    return result
+
+
+def test_the_concept_loss_teaches_the_score_1_on_clean_windows_and_0_on_corrupted_ones():
+    data = structured_windows(64, 0)
+    normalisation = fit_normalisation(data)
+    rng = np.random.default_rng(0)
+    indices = np.arange(48)
+    corrupted = [corrupt_window(data[i], data, SPEC, TrainConfig(), rng) for i in indices]
+    clean = torch.tensor([c[4] for c in corrupted], dtype=torch.float32)
+    assert 0 < clean.sum() < len(clean)
+    inputs = _corrupted_tensors(corrupted, data, indices, SPEC, normalisation, 'cpu')
+    targets = window_tensors(data[:48], SPEC, normalisation)[:2]
+    torch.manual_seed(0)
+    model = MCFAutoencoder(MODEL)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(100):  # the concept term alone, on one batch
+        optimizer.zero_grad()
+        (_loss(model, inputs, targets, clean, 1.0) - _loss(model, inputs, targets)).backward()
+        optimizer.step()
+    concept = model(*inputs)['attention'].mean(1).detach()
+    assert concept[clean == 1].min() > 0.8 and concept[clean == 0].max() < 0.2
+    baseline = MCFAutoencoder(ModelConfig(**{**MODEL.to_dict(), 'fusion': 'concat'}))
+    assert _loss(baseline, inputs, targets, clean, 1.0).item() == _loss(baseline, inputs, targets).item()

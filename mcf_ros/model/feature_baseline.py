@@ -11,7 +11,7 @@ import numpy as np
 
 from mcf_ros.data.windows import Window
 from mcf_ros.errors import UserError
-from mcf_ros.model.scoring import PersistentFlag, episode_threshold, persistent, robust_stats
+from mcf_ros.model.scoring import PersistentFlag, episode_threshold, persistent, tail_stats
 
 THUMBNAIL_SIDE = 8
 
@@ -63,9 +63,9 @@ class FeatureBaseline:
         self.spread = np.where(spread > 1e-9, spread, 1.0)
         self.detector = ECOD().fit(self._standardised(features))
         held = self.detector.decision_function(self._standardised(window_features(holdout, joint_features)))
-        self.median, self.scale = robust_stats(held)
+        self.centre, self.scale = tail_stats(held)
         self.persistence = calibration['persistence']
-        z = persistent((held - self.median) / self.scale, self.persistence)
+        z = persistent((held - self.centre) / self.scale, self.persistence)
         self.threshold = episode_threshold(
             z, calibration['windows_per_hour'], calibration['target_false_alarms_per_hour']
         )
@@ -78,7 +78,7 @@ class FeatureBaseline:
     def score(self, windows: list[Window]) -> dict:
         """Score time-ordered windows: the arrays `mcf eval` reports (no blame)."""
         raw = self.detector.decision_function(self._standardised(window_features(windows, self.joint_features)))
-        scores = (raw - self.median) / self.scale
+        scores = (raw - self.centre) / self.scale
         flag = PersistentFlag(self.persistence)
         raised = np.array([flag.update(bool(score > self.threshold)) for score in scores])
         return {

@@ -24,14 +24,32 @@ def pick_device(requested: str) -> torch.device:
 
 @dataclass
 class Normalisation:
-    """Per-feature mean and standard deviation of the joint grid, in the spec's channel-major order."""
+    """Per-feature statistics of the joint grid, in the spec's channel-major order.
+
+    `mean` and `std` normalise the inputs; `residual_scale` is each feature's normal 90th percentile
+    of the model's mean squared residual (set after training, on held-out windows).
+    """
 
     mean: np.ndarray
     std: np.ndarray
+    residual_scale: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
-        return {'mean': self.mean.tolist(), 'std': self.std.tolist()}
+        values = {'mean': self.mean.tolist(), 'std': self.std.tolist()}
+        if self.residual_scale is not None:
+            values['residual_scale'] = self.residual_scale.tolist()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> 'Normalisation':
+        """Build from `to_dict` output."""
+        scale = values.get('residual_scale')
+        return cls(
+            np.array(values['mean'], np.float32),
+            np.array(values['std'], np.float32),
+            None if scale is None else np.array(scale, np.float32),
+        )
 
 
 def window_tensors(windows: list[Window], spec: WindowSpec, normalisation: Normalisation):
@@ -59,9 +77,7 @@ class Detector:
         header = artifact.header
         self.artifact = artifact
         self.spec = WindowSpec.from_dict(header['window'])
-        self.normalisation = Normalisation(
-            np.array(header['normalisation']['mean'], np.float32), np.array(header['normalisation']['std'], np.float32)
-        )
+        self.normalisation = Normalisation.from_dict(header['normalisation'])
         self.calibration = Calibration(**header['calibration']) if header.get('calibration') else None
         self.device = pick_device(device)
         self.model = MCFAutoencoder(ModelConfig(**header['model']))
@@ -110,18 +126,34 @@ class Detector:
             raise ArtifactError(f'model expects joints {list(self.spec.joint_names)}, the data has {list(names)}')
 
     @torch.inference_mode()
-    def evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
-        """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
-        parts = []
+    def _passes(self, windows: list[Window]):
+        """Yield (model outputs, image, joints, mask) per batch of windows, on the model's device."""
         for start in range(0, len(windows), BATCH):
             tensors = window_tensors(windows[start : start + BATCH], self.spec, self.normalisation)
             if self.device.type == 'cuda':
                 tensors = (t.pin_memory() for t in tensors)
             image, joints, mask = (t.to(self.device, non_blocking=True) for t in tensors)
-            out = self._forward(image, joints, mask)
-            uses_camera, uses_joints = self.model.config.uses
+            yield self._forward(image, joints, mask), image, joints, mask
+
+    def fit_residual_scale(self, windows: list[Window]) -> np.ndarray:
+        """Set and return each joint feature's 90th percentile of mean squared residual on normal `windows`."""
+        residuals = np.concatenate([
+            ((out['joints'] - joints) ** 2).mean(dim=1)[mask[:, KINEMATICS]].cpu().numpy()
+            for out, _, joints, mask in self._passes(windows)
+        ])  # fmt: skip
+        self.normalisation.residual_scale = np.maximum(np.quantile(residuals, 0.9, axis=0), 1e-6).astype(np.float32)
+        return self.normalisation.residual_scale
+
+    def evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
+        if self.normalisation.residual_scale is None:
+            raise ArtifactError('the artifact has no residual scale; it was not written by a finished `mcf train`')
+        scale = torch.from_numpy(self.normalisation.residual_scale).to(self.device)
+        uses_camera, uses_joints = self.model.config.uses
+        parts = []
+        for out, image, joints, mask in self._passes(windows):
             camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
-            kinematics_error = ((out['joints'] - joints) ** 2).mean(dim=(1, 2))
+            kinematics_error = (((out['joints'] - joints) ** 2).mean(dim=1) / scale).amax(dim=1)
             mask = mask & torch.tensor([uses_camera, uses_joints], device=mask.device)
             parts.append({
                 'attention': out['attention'].cpu().numpy(),

@@ -188,7 +188,7 @@ def timeline_png(path: Path, scored: dict, labels: list[FaultLabel]) -> Path:
     # In the linear part below the threshold only 0 is labelled: 1 would sit on top of it.
     ticks = [t for t in anomaly.get_yticks() if bottom <= t <= top and (t <= 0 or t >= linthresh)]
     anomaly.set_yticks(ticks)
-    anomaly.set_ylabel('anomaly score (robust z,\nlinear up to the threshold)')
+    anomaly.set_ylabel('anomaly score (normal tail units,\nlinear up to the threshold)')
     anomaly.set_xlabel('time since the first window (s)')
     for axis in (concept, anomaly):
         for label in labels:
@@ -211,11 +211,12 @@ def loss_curve_png(path: Path, train_loss: list[float], holdout_loss: list[float
     """Training loss (failure-injected inputs) and held-out loss (clean normal inputs) per epoch."""
     figure, axis = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
     epochs = np.arange(1, len(train_loss) + 1)
-    axis.plot(epochs, train_loss, marker='.', label='training (failure-injected inputs)')
-    axis.plot(epochs, holdout_loss, marker='.', label='held-out normal (clean inputs)')
+    training = 'training: failure-injected inputs\n(reconstruction + concept loss)'
+    axis.plot(epochs, train_loss, marker='.', label=training)
+    axis.plot(epochs, holdout_loss, marker='.', label='held-out normal: clean inputs\n(reconstruction)')
     axis.set_yscale('log')
     axis.set_xlabel('epoch')
-    axis.set_ylabel('reconstruction loss (MSE)')
+    axis.set_ylabel('loss')
     axis.legend()
     figure.savefig(path, dpi=90)
     plt.close(figure)

@@ -1,14 +1,18 @@
 """From model outputs to a decision: evidence channels, calibration, the threshold, the flag and the blame.
 
 Evidence per window (raw units):
-- camera_error, kinematics_error: mean squared reconstruction residual of each observed input
-  (images in [0, 1]; joints in normalised units). A corrupted sensor's input differs from what
-  the fused concept expects.
+- camera_error: mean squared reconstruction residual of the observed image (pixels in [0, 1]).
+  kinematics_error: the largest, over joint channels (each joint's position, velocity, effort), of
+  the channel's mean squared residual relative to its normal 90th percentile, so a fault on one
+  joint is not averaged away over the others. A corrupted sensor's input differs from what the
+  fused concept expects.
 - attention_shift: mean absolute deviation of the attention vector a from its normal mean.
 - frame_gap: seconds since the previous frame; joint_gap: the share of joint data missing (grid
   points with no sample nearby, or expected messages that never came); joint_jerk: the largest
   jump between raw joint samples (stream health).
-Each channel becomes a robust z-score (median, MAD) on held-out normal windows. The camera
+Each channel is put on a common scale by its normal tail: centred on its 90th percentile on held-out
+normal windows and divided by the mean excess above it, so channels with heavy normal tails do not
+dominate the maximum (a robust z-score would let them). The camera
 evidence is the larger of its two channels, the kinematics evidence likewise, and the anomaly
 score is the largest of camera, kinematics and attention evidence. The threshold is set from an
 exponential fit to the peaks of held-out normal score episodes, for a target rate of false alarms.
@@ -36,7 +40,7 @@ ABSOLUTE_MIN_SCALE = {'joint_gap': 0.02, 'joint_jerk': 0.01}
 class Calibration:
     """Normal statistics per evidence channel and the alarm threshold, stored in the artifact."""
 
-    median: dict
+    centre: dict
     scale: dict
     attention_mean: list
     threshold: float
@@ -49,17 +53,19 @@ class Calibration:
         return asdict(self)
 
 
-def robust_stats(values: np.ndarray, floor: float = MIN_SCALE) -> tuple[float, float]:
-    """Return (median, scale) of finite values; scale is 1.4826 x MAD, at least 5 % of |median| and `floor`.
+def tail_stats(values: np.ndarray, floor: float = MIN_SCALE) -> tuple[float, float]:
+    """Return (centre, scale) of finite values: the 90th percentile and the mean excess above it.
 
-    A channel with no finite value (one a single-modality baseline does not have) gets (0, 1).
+    The scale is at least 5 % of |centre| and `floor`. A channel with no finite value (one a
+    single-modality baseline does not have) gets (0, 1).
     """
     finite = values[np.isfinite(values)]
     if len(finite) == 0:
         return 0.0, 1.0
-    median = float(np.median(finite))
-    mad = 1.4826 * float(np.median(np.abs(finite - median)))
-    return median, max(mad, RELATIVE_MIN_SCALE * abs(median), floor)
+    centre = float(np.quantile(finite, TAIL_QUANTILE))
+    excess = finite[finite > centre] - centre
+    mean_excess = float(excess.mean()) if len(excess) else 0.0
+    return centre, max(mean_excess, RELATIVE_MIN_SCALE * abs(centre), floor)
 
 
 def persistent(scores: np.ndarray, windows: int) -> np.ndarray:
@@ -75,7 +81,10 @@ def episode_threshold(scores: np.ndarray, windows_per_hour: float, episodes_per_
 
     Peaks over a threshold with declustering: runs of windows above the 90th percentile u are
     episodes; their peak excesses over u are fitted by an exponential, so an episode peaks above
-    s with probability exp(-(s - u) / mean_excess).
+    s with probability exp(-(s - u) / mean_excess). The fit can understate a heavy tail, so the
+    threshold is never below what the held-out data show: no more of their own episodes peak
+    above it than the target allows for their duration (with less than 1 / target hours of data,
+    none do).
     """
     u = float(np.quantile(scores, TAIL_QUANTILE))
     above = np.concatenate([[False], scores > u, [False]])
@@ -85,7 +94,11 @@ def episode_threshold(scores: np.ndarray, windows_per_hour: float, episodes_per_
         return u
     episodes_seen_per_hour = len(peaks) / len(scores) * windows_per_hour
     mean_excess = max(float((peaks - u).mean()), MIN_SCALE)
-    return u + mean_excess * math.log(max(episodes_seen_per_hour / episodes_per_hour, 1.0))
+    fitted = u + mean_excess * math.log(max(episodes_seen_per_hour / episodes_per_hour, 1.0))
+    allowed = int(episodes_per_hour * len(scores) / windows_per_hour)
+    highest = np.sort(peaks)[::-1]
+    observed = float(highest[allowed]) if allowed < len(highest) else u
+    return max(fitted, observed)
 
 
 def attention_shift(attention: np.ndarray, normal_mean) -> np.ndarray:
@@ -154,7 +167,7 @@ class StreamScorer:
         raw = {**evidence, 'attention_shift': shift}
         z = {}
         for channel in CHANNELS:
-            value = (float(raw[channel]) - calibration.median[channel]) / calibration.scale[channel]
+            value = (float(raw[channel]) - calibration.centre[channel]) / calibration.scale[channel]
             z[channel] = 0.0 if math.isnan(value) else value
         self._recent.append((end_s, z['camera_error'], z['frame_gap']))
         while self._recent[0][0] < end_s - self.span_s + 1e-9:
@@ -194,11 +207,11 @@ def calibrate(
     """Fit per-channel normal statistics and the threshold on held-out normal windows (in time order)."""
     attention_mean = evidence['attention'].mean(0)
     evidence = {**evidence, 'attention_shift': attention_shift(evidence['attention'], attention_mean)}
-    median, scale = {}, {}
+    centre, scale = {}, {}
     for channel in CHANNELS:
-        median[channel], scale[channel] = robust_stats(evidence[channel], ABSOLUTE_MIN_SCALE.get(channel, MIN_SCALE))
+        centre[channel], scale[channel] = tail_stats(evidence[channel], ABSOLUTE_MIN_SCALE.get(channel, MIN_SCALE))
     calibration = Calibration(
-        median=median,
+        centre=centre,
         scale=scale,
         attention_mean=[float(v) for v in attention_mean],
         threshold=math.inf,

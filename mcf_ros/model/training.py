@@ -4,7 +4,9 @@ Each training input is corrupted with some probability by the sensor-fault libra
 modality, fault and strength), or has one modality dropped; the loss asks for the clean input
 of both modalities back. The model thus learns to rebuild each sensor from the fused concept
 even when one sensor lies or is missing, and at run time the residual of the observed input
-against that rebuild is the evidence against the sensor.
+against that rebuild is the evidence against the sensor. The MCF model's concept score (mean of
+the attention vector a) is taught what it means: 1 when both sensors are present and clean, so
+their information is shared, and 0 when one is corrupted or missing.
 """
 
 import time
@@ -37,6 +39,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     corrupt_probability: float = 0.5
     drop_probability: float = 0.15
+    concept_weight: float = 0.1
     seed: int = 0
 
 
@@ -59,7 +62,10 @@ def fit_normalisation(windows: list[Window]) -> Normalisation:
 def corrupt_window(
     window: Window, others: list[Window], spec: WindowSpec, config: TrainConfig, rng: np.random.Generator
 ) -> tuple:
-    """Return (image, joints, camera_present, joints_present) for one training input."""
+    """Return (image, joints, camera_present, joints_present, clean) for one training input.
+
+    `clean` is whether both sensors are present and untouched: the concept score's target.
+    """
     image, joints = window.image, window.joints
     camera_present, joints_present = image is not None, joints is not None
     draw = rng.random()
@@ -83,16 +89,26 @@ def corrupt_window(
             channels = joints.reshape(len(joints), 3, -1)
             times = np.arange(len(joints)) / spec.grid_hz
             joints = np.stack([np.concatenate(corrupt(t, *row)) for t, row in zip(times, channels, strict=True)])
-    return image, joints, camera_present, joints_present
+    clean = (
+        camera_present
+        and joints_present
+        and np.array_equal(image, window.image)
+        and np.array_equal(joints, window.joints)
+    )
+    return image, joints, camera_present, joints_present, clean
 
 
-def _loss(model, batch, targets) -> torch.Tensor:
-    """Reconstruction loss of the modalities the model uses."""
+def _loss(model, batch, targets, clean: torch.Tensor | None = None, concept_weight: float = 0.0) -> torch.Tensor:
+    """Reconstruction loss of the modalities the model uses, plus the concept loss when `clean` is given."""
     out = model(*batch)
     image_target, joint_target = targets
     uses_camera, uses_joints = model.config.uses
     mse = torch.nn.functional.mse_loss
-    return uses_camera * mse(out['image'], image_target) + uses_joints * mse(out['joints'], joint_target)
+    loss = uses_camera * mse(out['image'], image_target) + uses_joints * mse(out['joints'], joint_target)
+    if clean is not None and model.config.fusion == 'mcf':
+        concept = out['attention'].mean(1).clamp(1e-6, 1.0 - 1e-6)
+        loss = loss + concept_weight * torch.nn.functional.binary_cross_entropy(concept, clean)
+    return loss
 
 
 def train_model(
@@ -142,7 +158,8 @@ def train_model(
             indices = order[start : start + config.batch_size]
             corrupted = [corrupt_window(train[i], train, spec, config, rng) for i in indices]
             inputs = _corrupted_tensors(corrupted, train, indices, spec, normalisation, device)
-            loss = _loss(model, inputs, (clean[0][indices], clean[1][indices]))
+            untouched = torch.tensor([c[4] for c in corrupted], dtype=torch.float32, device=device)
+            loss = _loss(model, inputs, (clean[0][indices], clean[1][indices]), untouched, config.concept_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -173,7 +190,7 @@ def train_model(
 
 def _corrupted_tensors(corrupted, windows, indices, spec, normalisation, device):
     staged = []
-    for (image, joints, camera_present, joints_present), index in zip(corrupted, indices, strict=True):
+    for (image, joints, camera_present, joints_present, _), index in zip(corrupted, indices, strict=True):
         source = windows[index]
         staged.append(
             Window(source.end_s, image if camera_present else None, joints if joints_present else None, 0.0, 1.0)

@@ -15,7 +15,7 @@ from mcf_ros.data.dataset import bag_windows, camera_resolution, infer_spec
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.errors import UserError
-from mcf_ros.model.artifact import Artifact, load_artifact, save_artifact
+from mcf_ros.model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector, pick_device
 from mcf_ros.model.mcf import ModelConfig
@@ -126,6 +126,8 @@ def train_from_bags(
         'calibration': {},
     }
     detector = Detector(Artifact(header, result.model.state_dict()), device)
+    detector.fit_residual_scale(holdout)
+    header['normalisation'] = detector.normalisation.to_dict()
     calibration = calibrate(
         detector.evidence(holdout),
         np.array([w.end_s for w in holdout]),
@@ -168,11 +170,19 @@ def _training_bags(header: dict) -> list[str]:
     return bags
 
 
+def _cached_fingerprint(path: Path) -> str | None:
+    """Return the training fingerprint of a cached baseline, or None if it is missing or unreadable (another format)."""
+    try:
+        return load_artifact(path).header['training']['fingerprint']
+    except ArtifactError:
+        return None
+
+
 def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict[str, Path]:
     """Return a model of each baseline fusion, trained like `model` on its own training bags.
 
     They are cached beside the model as MODEL.baseline-NAME.mcf and retrained when the model's
-    training data (its fingerprint) changes.
+    training data (its fingerprint) changes, or the cached file cannot be read.
     """
     header = load_artifact(model).header
     training = header['training']
@@ -181,7 +191,7 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
     paths = {}
     for name in BASELINES:
         path = Path(model).with_suffix(f'.baseline-{name}.mcf')
-        if not path.is_file() or load_artifact(path).header['training']['fingerprint'] != training['fingerprint']:
+        if _cached_fingerprint(path) != training['fingerprint']:
             log(f'training the {name} baseline on {len(bags)} bag(s)')
             train_from_bags(
                 bags, str(path), topics['camera']['topic'], topics['kinematics']['topic'],
