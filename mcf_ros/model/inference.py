@@ -125,7 +125,6 @@ class Detector:
         if set(names) != set(self.spec.joint_names):
             raise ArtifactError(f'model expects joints {list(self.spec.joint_names)}, the data has {list(names)}')
 
-    @torch.inference_mode()
     def _passes(self, windows: list[Window]):
         """Yield (model outputs, image, joints, mask) per batch of windows, on the model's device."""
         for start in range(0, len(windows), BATCH):
@@ -135,6 +134,7 @@ class Detector:
             image, joints, mask = (t.to(self.device, non_blocking=True) for t in tensors)
             yield self._forward(image, joints, mask), image, joints, mask
 
+    @torch.inference_mode()
     def fit_residual_scale(self, windows: list[Window]) -> np.ndarray:
         """Set and return each joint feature's 90th percentile of mean squared residual on normal `windows`."""
         residuals = np.concatenate([
@@ -144,6 +144,7 @@ class Detector:
         self.normalisation.residual_scale = np.maximum(np.quantile(residuals, 0.9, axis=0), 1e-6).astype(np.float32)
         return self.normalisation.residual_scale
 
+    @torch.inference_mode()
     def evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
         """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
         if self.normalisation.residual_scale is None:
