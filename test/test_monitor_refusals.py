@@ -78,7 +78,8 @@ def test_joint_states_of_another_arm_refuse_activation(tmp_path):
     other_arm = [f'panda_joint{k}' for k in range(1, 8)]
     log = tmp_path / 'monitor.log'
     with LiveCell(joint_names=other_arm) as cell:
-        monitor = start_monitor(log, 'diagnostics_period_s:=0.2')
+        # A generous check timeout: on a loaded machine discovery can take longer than the default 2 s.
+        monitor = start_monitor(log, 'diagnostics_period_s:=0.2', 'joint_check_timeout_s:=15.0')
         try:
             message = cell.wait_for(
                 lambda: next((m for _, level, m, _ in cell.received.diagnostics if level == ERROR), None), 30, 'ERROR'
