@@ -70,6 +70,11 @@ def window_tensors(windows: list[Window], spec: WindowSpec, normalisation: Norma
     )
 
 
+def joint_residuals(out: dict, joints: torch.Tensor) -> torch.Tensor:
+    """Return each joint feature's mean squared reconstruction residual over the window grid (B, F)."""
+    return ((out['joints'] - joints) ** 2).mean(dim=1)
+
+
 class Detector:
     """Scores windows with a trained MCF model and its calibration."""
 
@@ -138,7 +143,7 @@ class Detector:
     def fit_residual_scale(self, windows: list[Window]) -> np.ndarray:
         """Set and return each joint feature's 90th percentile of mean squared residual on normal `windows`."""
         residuals = np.concatenate([
-            ((out['joints'] - joints) ** 2).mean(dim=1)[mask[:, KINEMATICS]].cpu().numpy()
+            joint_residuals(out, joints)[mask[:, KINEMATICS]].cpu().numpy()
             for out, _, joints, mask in self._passes(windows)
         ])  # fmt: skip
         self.normalisation.residual_scale = np.maximum(np.quantile(residuals, 0.9, axis=0), 1e-6).astype(np.float32)
@@ -154,7 +159,7 @@ class Detector:
         parts = []
         for out, image, joints, mask in self._passes(windows):
             camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
-            kinematics_error = (((out['joints'] - joints) ** 2).mean(dim=1) / scale).amax(dim=1)
+            kinematics_error = (joint_residuals(out, joints) / scale).amax(dim=1)
             mask = mask & torch.tensor([uses_camera, uses_joints], device=mask.device)
             parts.append({
                 'attention': out['attention'].cpu().numpy(),
