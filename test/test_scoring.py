@@ -5,6 +5,7 @@ import pytest
 
 from mcf_ros.model.scoring import (
     CHANNELS,
+    THRESHOLD_MARGIN,
     Calibration,
     StreamScorer,
     blame,
@@ -62,7 +63,8 @@ def test_the_threshold_is_never_below_what_the_held_out_data_show():
 def test_calibration_meets_the_false_alarm_target_on_fresh_normal_evidence(target):
     rng = np.random.default_rng(1)
     held_out = 30 * 60 * 30
-    calibration = calibrate(normal_evidence(rng, held_out), np.arange(held_out) / 30, 1.0, WINDOWS_PER_HOUR, target, 1)
+    evidence = normal_evidence(rng, held_out)
+    calibration = calibrate(evidence, np.arange(held_out) / 30, 1.0, WINDOWS_PER_HOUR, target, 1, margin=1.0)
     hours = 4
     fresh = normal_evidence(rng, hours * WINDOWS_PER_HOUR)
     scored = score_sequence(calibration, 1.0, np.arange(hours * WINDOWS_PER_HOUR) / 30, fresh)
@@ -70,6 +72,16 @@ def test_calibration_meets_the_false_alarm_target_on_fresh_normal_evidence(targe
     assert rate <= 2 * target, f'{rate:.1f} false alarms/h for a target of {target}/h'
     if target >= 10:  # enough episodes in 6 h to bound the rate from below too
         assert rate >= target / 3, f'{rate:.2f} false alarms/h: the threshold is far more conservative than the target'
+
+
+def test_the_threshold_keeps_its_margin_over_the_fitted_rate():
+    rng = np.random.default_rng(2)
+    held_out = 30 * 60 * 10
+    evidence, stamps = normal_evidence(rng, held_out), np.arange(held_out) / 30
+    fitted = calibrate(evidence, stamps, 1.0, WINDOWS_PER_HOUR, 1.0, 3, margin=1.0).threshold
+    assert calibrate(evidence, stamps, 1.0, WINDOWS_PER_HOUR, 1.0, 3).threshold == pytest.approx(
+        THRESHOLD_MARGIN * fitted
+    )
 
 
 def test_constant_health_channels_get_a_scale_floor():

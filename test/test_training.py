@@ -11,6 +11,8 @@ from mcf_ros.model.training import (
     TrainConfig,
     _corrupted_tensors,
     _loss,
+    _position_shift,
+    _shift_positions,
     corrupt_window,
     fit_normalisation,
     train_model,
@@ -75,6 +77,19 @@ def test_failure_injection_corrupts_or_drops_about_the_configured_share_of_input
     assert 0.55 <= altered / len(data) <= 0.75, f'{altered / len(data):.2f} of inputs altered, expected about 0.65'
 
 
+def test_pose_jitter_moves_each_joint_position_by_a_constant_and_the_target_moves_with_it():
+    data = windows(4, 3)
+    normalisation = fit_normalisation(data)
+    shift = np.random.default_rng(0).normal(0.0, 0.02, (len(data), len(SPEC.joint_names)))
+    shifted = [_shift_positions(window, row) for window, row in zip(data, shift, strict=True)]
+    moved = np.stack([s.joints for s in shifted]) - np.stack([w.joints for w in data])
+    positions = len(SPEC.joint_names)
+    assert np.allclose(moved[:, :, :positions], shift[:, None, :], atol=1e-6)
+    assert not moved[:, :, positions:].any(), 'velocity and effort must stay as recorded'
+    expected = window_tensors(shifted, SPEC, normalisation)[1] - window_tensors(data, SPEC, normalisation)[1]
+    assert torch.allclose(_position_shift(shift, SPEC, normalisation, 'cpu').expand_as(expected), expected, atol=1e-5)
+
+
 def structured_windows(count, seed):
     """Windows of one smooth scene and sine-wave joints with a random phase."""
     rng = np.random.default_rng(seed)
@@ -96,7 +111,7 @@ def test_the_concept_loss_teaches_the_score_1_on_clean_windows_and_0_on_corrupte
     corrupted = [corrupt_window(data[i], data, SPEC, TrainConfig(), rng) for i in indices]
     clean = torch.tensor([c[4] for c in corrupted], dtype=torch.float32)
     assert 0 < clean.sum() < len(clean)
-    inputs = _corrupted_tensors(corrupted, data, indices, SPEC, normalisation, 'cpu')
+    inputs = _corrupted_tensors(corrupted, data[:48], SPEC, normalisation, 'cpu')
     targets = window_tensors(data[:48], SPEC, normalisation)[:2]
     torch.manual_seed(0)
     model = MCFAutoencoder(MODEL)

@@ -211,7 +211,7 @@ def loss_curve_png(path: Path, train_loss: list[float], holdout_loss: list[float
     """Training loss (failure-injected inputs) and held-out loss (clean normal inputs) per epoch."""
     figure, axis = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
     epochs = np.arange(1, len(train_loss) + 1)
-    training = 'training: failure-injected inputs\n(reconstruction + concept loss)'
+    training = 'training: pose-jittered, failure-injected inputs\n(reconstruction + concept loss)'
     axis.plot(epochs, train_loss, marker='.', label=training)
     axis.plot(epochs, holdout_loss, marker='.', label='held-out normal: clean inputs\n(reconstruction)')
     axis.set_yscale('log')

@@ -6,12 +6,14 @@ of both modalities back. The model thus learns to rebuild each sensor from the f
 even when one sensor lies or is missing, and at run time the residual of the observed input
 against that rebuild is the evidence against the sensor. The MCF model's concept score (mean of
 the attention vector a) is taught what it means: 1 when both sensors are present and clean, so
-their information is shared, and 0 when one is corrupted or missing.
+their information is shared, and 0 when one is corrupted or missing. Each window's joint positions
+(input and target alike) are first shifted by a small constant per joint, so that a pose that the
+recording never reached is not taken for an encoder offset.
 """
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,7 @@ class TrainConfig:
     corrupt_probability: float = 0.5
     drop_probability: float = 0.15
     concept_weight: float = 0.1
+    pose_jitter_rad: float = 0.02
     seed: int = 0
 
 
@@ -156,10 +159,14 @@ def train_model(
         losses = []
         for start in range(0, len(order), config.batch_size):
             indices = order[start : start + config.batch_size]
-            corrupted = [corrupt_window(train[i], train, spec, config, rng) for i in indices]
-            inputs = _corrupted_tensors(corrupted, train, indices, spec, normalisation, device)
+            jitter = rng.normal(0.0, config.pose_jitter_rad, (len(indices), len(spec.joint_names)))
+            jitter[[train[i].joints is None for i in indices]] = 0.0
+            sources = [_shift_positions(train[i], shift) for i, shift in zip(indices, jitter, strict=True)]
+            corrupted = [corrupt_window(source, train, spec, config, rng) for source in sources]
+            inputs = _corrupted_tensors(corrupted, sources, spec, normalisation, device)
             untouched = torch.tensor([c[4] for c in corrupted], dtype=torch.float32, device=device)
-            loss = _loss(model, inputs, (clean[0][indices], clean[1][indices]), untouched, config.concept_weight)
+            targets = (clean[0][indices], clean[1][indices] + _position_shift(jitter, spec, normalisation, device))
+            loss = _loss(model, inputs, targets, untouched, config.concept_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -188,10 +195,25 @@ def train_model(
     return result
 
 
-def _corrupted_tensors(corrupted, windows, indices, spec, normalisation, device):
+def _shift_positions(window: Window, shift: np.ndarray) -> Window:
+    """Return `window` with each joint's position shifted by a constant (rad) over the whole window."""
+    if window.joints is None:
+        return window
+    joints = window.joints.copy()
+    joints[:, : len(shift)] += shift.astype(np.float32)
+    return replace(window, joints=joints)
+
+
+def _position_shift(shift: np.ndarray, spec: WindowSpec, normalisation: Normalisation, device) -> torch.Tensor:
+    """Return the (B, 1, F) change of the normalised joint grid that `_shift_positions` makes."""
+    values = np.zeros((len(shift), 1, spec.joint_features), np.float32)
+    values[:, 0, : shift.shape[1]] = shift / normalisation.std[: shift.shape[1]]
+    return torch.from_numpy(values).to(device)
+
+
+def _corrupted_tensors(corrupted, sources, spec, normalisation, device):
     staged = []
-    for (image, joints, camera_present, joints_present, _), index in zip(corrupted, indices, strict=True):
-        source = windows[index]
+    for (image, joints, camera_present, joints_present, _), source in zip(corrupted, sources, strict=True):
         staged.append(
             Window(source.end_s, image if camera_present else None, joints if joints_present else None, 0.0, 1.0)
         )

@@ -23,7 +23,7 @@ from mcf_ros.model.report import loss_curve_png
 from mcf_ros.model.scoring import calibrate
 from mcf_ros.model.training import TrainConfig, fit_normalisation, train_model
 
-HOLDOUT_FRACTION = 0.2
+HOLDOUT_FRACTION = 0.5
 TRAIN_FRAME_STRIDE = 2
 
 
@@ -43,7 +43,7 @@ def normal_windows(
 ) -> tuple[list[Window], list[Window]]:
     """Return the (training, held-out) windows of normal bags.
 
-    Per bag: every 2nd window of its first 80 % to train on, its last 20 % to calibrate on.
+    Per bag: every 2nd window of its first half to train on, its second half to calibrate on.
     """
     train, holdout = [], []
     for path in bags:
