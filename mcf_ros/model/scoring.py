@@ -15,7 +15,8 @@ normal windows and divided by the mean excess above it, so channels with heavy n
 dominate the maximum (a robust z-score would let them). The camera
 evidence is the larger of its two channels, the kinematics evidence likewise, and the anomaly
 score is the largest of camera, kinematics and attention evidence. The threshold is set from an
-exponential fit to the peaks of held-out normal score episodes, for a target rate of false alarms.
+exponential fit to the peaks of held-out normal score episodes, for a target rate of false alarms,
+with a margin (THRESHOLD_MARGIN) for the normal tail that held-out data do not show.
 """
 
 import math
