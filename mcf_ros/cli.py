@@ -228,7 +228,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f'  threshold {calibration["threshold"]:.2f} (normal tail units) for <= {target:g} false alarm/h, '
           f'flag after {calibration["persistence"]} consecutive windows')  # fmt: skip
     for channel, centre in calibration['centre'].items():
-        print(f'  {channel:18} normal 90th percentile {centre:.4g}  tail scale {calibration["scale"][channel]:.3g}')
+        print(f'  {channel:19} normal 90th percentile {centre:.4g}  tail scale {calibration["scale"][channel]:.3g}')
     return 0
 
 

@@ -24,6 +24,7 @@ SCORE_FIELDS = (
     'kinematics_error',  # likewise for the joints
     'camera_evidence',
     'kinematics_evidence',
+    'latent_disagreement',  # cosine distance of the camera and kinematics latents, NaN unless both
     'blame',  # index into BLAME: 0 none, 1 camera, 2 kinematics, 3 physical
     'mode',  # index into MODES
     'latency_ms',  # frame received -> scores published, in this process

@@ -9,7 +9,7 @@ from mcf_ros.presentation import ALARM_RGB, MODES, SCORE_FIELDS, draw_overlay, s
 SCORED = {
     'concept_score': 0.48, 'anomaly_score': 12.5, 'threshold': 8.0, 'is_anomaly': True, 'camera_error': 0.02,
     'kinematics_error': float('nan'), 'camera_evidence': 12.5, 'kinematics_evidence': 0.3, 'blame': 'camera',
-    'attention': np.array([0.4, 0.56]),
+    'latent_disagreement': float('nan'), 'attention': np.array([0.4, 0.56]),
 }  # fmt: skip
 
 
@@ -19,6 +19,7 @@ def test_scores_map_every_value_to_a_named_field():
     assert names[: len(SCORE_FIELDS)] == list(SCORE_FIELDS)
     assert names[len(SCORE_FIELDS) :] == ['concept_0', 'concept_1']
     assert fields['anomaly_score'] == 12.5 and fields['is_anomaly'] == 1.0 and np.isnan(fields['kinematics_error'])
+    assert np.isnan(fields['latent_disagreement'])
     assert BLAME[int(fields['blame'])] == 'camera' and MODES[int(fields['mode'])] == 'degraded-kinematics'
     assert f'{int(fields["model_id"]):012x}' == '1d47531200a8', 'the model id must survive float64 exactly'
     assert fields['latency_ms'] == 3.5 and fields['concept_1'] == pytest.approx(0.56)

@@ -59,6 +59,18 @@ def test_the_threshold_is_never_below_what_the_held_out_data_show():
     assert 1 <= episodes_per_hour_at(scores > threshold, per_hour) * hours <= 3
 
 
+def test_small_normal_excursions_do_not_lower_the_threshold():
+    """A channel that often sits just above the others' bulk adds many small episodes; the largest
+    peaks, and with them the threshold, stay where they were."""
+    rng = np.random.default_rng(0)
+    per_hour = 30 * 3600
+    scores = rng.exponential(1.0, per_hour // 6)  # 10 min of windows
+    bulk = np.quantile(scores, 0.9)
+    small = np.where(rng.random(len(scores)) < 0.1, bulk + rng.uniform(0.0, 0.3, len(scores)), 0.0)
+    busier = np.maximum(scores, small)
+    assert episode_threshold(busier, per_hour, 1.0) == pytest.approx(episode_threshold(scores, per_hour, 1.0), rel=0.02)
+
+
 @pytest.mark.parametrize('target', [1.0, 10.0])
 def test_calibration_meets_the_false_alarm_target_on_fresh_normal_evidence(target):
     rng = np.random.default_rng(1)

@@ -78,6 +78,30 @@ def test_kinematics_evidence_is_the_worst_joint_channel_against_its_normal_scale
     assert (residual[-1] / scale).argmax() == 4
 
 
+def test_latent_disagreement_is_the_cosine_distance_of_the_two_latents_when_both_are_present(cell):
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from mcf_ros.data.dataset import bag_windows
+    from mcf_ros.model.inference import latent_disagreement, window_tensors
+
+    same, opposite, orthogonal = [[1.0, 2.0], [2.0, 4.0]], [[1.0, 0.0], [-3.0, 0.0]], [[1.0, 0.0], [0.0, 5.0]]
+    distances = latent_disagreement(torch.tensor([same, opposite, orthogonal]))
+    np.testing.assert_allclose(distances, [0.0, 2.0, 1.0], atol=1e-6)
+
+    detector = Detector(load_artifact(cell / 'model.mcf'), 'cpu')
+    windows = [w for w in bag_windows(cell / 'normal', detector.spec, '/camera/image_raw', '/joint_states')][40:44]
+    windows[1], windows[2] = replace(windows[1], image=None), replace(windows[2], joints=None)
+    image, joints, mask = window_tensors(windows, detector.spec, detector.normalisation)
+    with torch.inference_mode():
+        expected = latent_disagreement(detector.model(image, joints, mask)['latents']).numpy()
+    evidence = detector.evidence(windows)['latent_disagreement']
+    assert np.isnan(evidence[1]) and np.isnan(evidence[2]), 'one sensor alone cannot disagree with the other'
+    np.testing.assert_allclose(evidence[[0, 3]], expected[[0, 3]], rtol=1e-5)
+
+
 def test_a_detector_without_residual_scale_refuses_to_score(cell):
     artifact = load_artifact(cell / 'model.mcf')
     del artifact.header['normalisation']['residual_scale']

@@ -75,6 +75,17 @@ def joint_residuals(out: dict, joints: torch.Tensor) -> torch.Tensor:
     return ((out['joints'] - joints) ** 2).mean(dim=1)
 
 
+def latent_disagreement(latents: torch.Tensor) -> torch.Tensor:
+    """Return the cosine distance between the camera and the kinematics latent of each window (B,).
+
+    The fusion block takes the mean and the max of the latents element by element, and modality
+    dropout asks either latent alone to rebuild the whole window, so on normal data both sensors'
+    latents say the same thing in the same coordinates. A sensor that shows another moment or
+    another world than the other (a stale frame, a frozen encoder) turns its latent away.
+    """
+    return 1.0 - torch.nn.functional.cosine_similarity(latents[:, CAMERA], latents[:, KINEMATICS], dim=1)
+
+
 class Detector:
     """Scores windows with a trained MCF model and its calibration."""
 
@@ -160,11 +171,13 @@ class Detector:
         for out, image, joints, mask in self._passes(windows):
             camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
             kinematics_error = (joint_residuals(out, joints) / scale).amax(dim=1)
+            disagreement = latent_disagreement(out['latents'])
             mask = mask & torch.tensor([uses_camera, uses_joints], device=mask.device)
             parts.append({
                 'attention': out['attention'].cpu().numpy(),
                 'camera_error': torch.where(mask[:, CAMERA], camera_error, torch.nan).cpu().numpy(),
                 'kinematics_error': torch.where(mask[:, KINEMATICS], kinematics_error, torch.nan).cpu().numpy(),
+                'latent_disagreement': torch.where(mask.all(dim=1), disagreement, torch.nan).cpu().numpy(),
             })  # fmt: skip
         evidence = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         evidence['frame_gap'] = np.array([w.frame_gap_s for w in windows])

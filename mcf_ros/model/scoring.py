@@ -7,6 +7,8 @@ Evidence per window (raw units):
   joint is not averaged away over the others. A corrupted sensor's input differs from what the
   fused concept expects.
 - attention_shift: mean absolute deviation of the attention vector a from its normal mean.
+- latent_disagreement: cosine distance between the camera and the kinematics latent (both
+  present): the two sensors telling different stories, as a stale frame or a frozen encoder does.
 - frame_gap: seconds since the previous frame; joint_gap: the share of joint data missing (grid
   points with no sample nearby, or expected messages that never came); joint_jerk: the largest
   jump between raw joint samples (stream health).
@@ -14,7 +16,7 @@ Each channel is put on a common scale by its normal tail: centred on its 90th pe
 normal windows and divided by the mean excess above it, so channels with heavy normal tails do not
 dominate the maximum (a robust z-score would let them). The camera
 evidence is the larger of its two channels, the kinematics evidence likewise, and the anomaly
-score is the largest of camera, kinematics and attention evidence. The threshold is set from an
+score is the largest of camera, kinematics, attention and disagreement evidence. The threshold is set from an
 exponential fit to the peaks of held-out normal score episodes, for a target rate of false alarms,
 with a margin (THRESHOLD_MARGIN) for the normal tail that held-out data do not show.
 """
@@ -25,9 +27,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-CHANNELS = ('camera_error', 'kinematics_error', 'attention_shift', 'frame_gap', 'joint_gap', 'joint_jerk')
+CHANNELS = (
+    'camera_error',
+    'kinematics_error',
+    'attention_shift',
+    'latent_disagreement',
+    'frame_gap',
+    'joint_gap',
+    'joint_jerk',
+)
 BLAME = ('none', 'camera', 'kinematics', 'physical')
 TAIL_QUANTILE = 0.9
+# The episode fit starts higher: a channel that adds many small normal excursions (each channel
+# has its own) must not pull the extrapolated tail down while the largest peaks stay where they were.
+EPISODE_QUANTILE = 0.95
 # Held-out normal data understate the rarest normal poses: on the development bags the worst normal
 # episode peaked at 1.4x the threshold fitted on them. The threshold keeps this much headroom.
 THRESHOLD_MARGIN = 1.5
@@ -83,14 +96,14 @@ def persistent(scores: np.ndarray, windows: int) -> np.ndarray:
 def episode_threshold(scores: np.ndarray, windows_per_hour: float, episodes_per_hour: float) -> float:
     """Return the score above which alarm episodes start `episodes_per_hour` times an hour on normal data.
 
-    Peaks over a threshold with declustering: runs of windows above the 90th percentile u are
+    Peaks over a threshold with declustering: runs of windows above the 95th percentile u are
     episodes; their peak excesses over u are fitted by an exponential, so an episode peaks above
     s with probability exp(-(s - u) / mean_excess). The fit can understate a heavy tail, so the
     threshold is never below what the held-out data show: no more of their own episodes peak
     above it than the target allows for their duration (with less than 1 / target hours of data,
     none do).
     """
-    u = float(np.quantile(scores, TAIL_QUANTILE))
+    u = float(np.quantile(scores, EPISODE_QUANTILE))
     above = np.concatenate([[False], scores > u, [False]])
     edges = np.flatnonzero(np.diff(above.astype(np.int8)))
     peaks = np.array([scores[start:stop].max() for start, stop in zip(edges[::2], edges[1::2], strict=True)])
@@ -114,7 +127,7 @@ def combine(z: dict) -> dict[str, np.ndarray]:
     """Return camera, kinematics and overall anomaly evidence from the channel z-scores."""
     camera = np.maximum(z['camera_error'], z['frame_gap'])
     kinematics = np.maximum.reduce([z['kinematics_error'], z['joint_gap'], z['joint_jerk']])
-    anomaly = np.maximum.reduce([camera, kinematics, z['attention_shift']])
+    anomaly = np.maximum.reduce([camera, kinematics, z['attention_shift'], z['latent_disagreement']])
     return {
         'camera': camera,
         'kinematics': kinematics,
@@ -182,6 +195,7 @@ class StreamScorer:
         raised = self._flag.update(bool(combined['anomaly'] > calibration.threshold))
         return {
             'attention_shift': raw['attention_shift'],
+            'latent_disagreement': float(raw['latent_disagreement']),
             'concept_score': float(np.mean(evidence['attention'])),
             'camera_evidence': float(combined['camera']),
             'kinematics_evidence': float(combined['kinematics']),
