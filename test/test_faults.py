@@ -83,6 +83,13 @@ def test_frozen_encoder_holds_one_joint_and_zeroes_its_velocity():
     assert np.all(np.ptp(np.delete(outputs[:, 0], joint, axis=1), axis=0) > 0), 'other joints must keep moving'
 
 
+def test_frozen_encoder_picks_only_from_the_joints_it_is_given():
+    for seed in range(20):
+        corrupt = JOINT_CORRUPTIONS['joint_frozen'](np.random.default_rng(seed), 1.0, JOINTS, joints=[1, 3])
+        outputs = np.array([corrupt(*sample)[0] for sample in samples()])
+        assert set(np.flatnonzero(np.ptp(outputs, axis=0) == 0)) <= {1, 3}
+
+
 def test_drift_grows_linearly_at_0_1_rad_per_s():
     corrupt = JOINT_CORRUPTIONS['joint_drift'](np.random.default_rng(2), 1.0, JOINTS)
     drift = np.array([corrupt(*sample)[0] - sample[1] for sample in samples()])

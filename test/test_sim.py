@@ -8,7 +8,15 @@ from mcf_ros.data.bags import BagReader
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.messages import image_pixels, parse
 from mcf_ros.faults.catalogue import CATALOGUE
-from mcf_ros.sim.cell import CAMERA_HZ, CAMERA_TOPIC, SIM_EPOCH_NS, CellSimulator, SimConfig
+from mcf_ros.sim.cell import (
+    CAMERA_HZ,
+    CAMERA_TOPIC,
+    FROZEN_MIN_TRAVEL_RAD,
+    MOTION_FAULTS,
+    SIM_EPOCH_NS,
+    CellSimulator,
+    SimConfig,
+)
 
 SEED = 11
 SIZE = 64
@@ -151,6 +159,25 @@ def test_physical_faults_leave_the_data_unchanged_outside_their_window(physical_
             f'data differ outside fault windows in {window_text(start, end)}: '
             f'{position:.4f} rad, frame diff {frame:.2f}'
         )
+
+
+def test_motion_faults_show_in_the_joints_within_half_a_second_of_their_label(physical_faults, normal):
+    for label in physical_faults.labels:
+        if label.kind in MOTION_FAULTS:
+            position, effort, _, _, _ = differences(physical_faults, normal, label.start_s, label.start_s + 0.5)
+            assert position > 0.005 or effort > 2.0, (
+                f'{label.kind} is invisible in its first 0.5 s ({position:.4f} rad, {effort:.2f} N·m)'
+            )
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_a_frozen_encoder_hides_real_motion(seed):
+    simulator = CellSimulator(SimConfig(duration_s=30.0, seed=seed, faults=['joint_frozen']))
+    episode = simulator.episodes[0]
+    stuck = episode.state['corrupt'](episode.start_s, np.zeros(6), np.ones(6), np.zeros(6))[1] == 0.0
+    window = np.arange(episode.start_s, episode.end_s, 0.01)
+    travel = np.ptp([simulator.program.at(t)[0][stuck][0] for t in window])
+    assert travel >= FROZEN_MIN_TRAVEL_RAD, f'seed {seed}: the frozen joint moves only {travel:.4f} rad'
 
 
 def test_sensor_faults_change_only_their_sensor_and_only_inside_their_window(sensor_faults, normal):

@@ -7,7 +7,7 @@ import pytest
 from mcf_process import run_mcf
 from synthetic_bags import write_camera_joint_bag
 
-from mcf_ros.model.artifact import ArtifactError, load_artifact
+from mcf_ros.model.artifact import ArtifactError, load_artifact, save_artifact
 from mcf_ros.model.inference import Detector
 
 METRIC_KEYS = [
@@ -159,6 +159,28 @@ def test_eval_with_baselines_scores_each_baseline_in_the_same_harness(cell):
             assert load_artifact(cell / f'model.baseline-{name}.mcf').header['model']['fusion'] == name
     assert metrics['baselines']['pyod_ecod']['blame_accuracy'] is None, 'the PyOD baseline names no modality'
     assert '| camera |' in result.stdout and '| pyod_ecod |' in result.stdout and '| MCF |' in result.stdout
+
+
+def test_cached_baselines_are_reused_for_the_same_model_and_retrained_for_new_weights(cell, tmp_path, monkeypatch):
+    import shutil
+
+    from mcf_ros.model import workflow
+
+    logged = []
+    workflow.baseline_models(str(cell / 'model.mcf'), 'cpu', log=logged.append)
+    assert not logged, f'the cached baselines were retrained: {logged}'
+    model = load_artifact(cell / 'model.mcf')
+    retrained = {name: w + 1 if k == 0 else w for k, (name, w) in enumerate(model.state_dict.items())}
+    save_artifact(tmp_path / 'model.mcf', model.header, retrained)
+    for path in cell.glob('model.baseline-*.mcf'):
+        shutil.copy(path, tmp_path / path.name)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('retraining')
+
+    monkeypatch.setattr(workflow, 'train_from_bags', refuse)
+    with pytest.raises(AssertionError, match='retraining'):
+        workflow.baseline_models(str(tmp_path / 'model.mcf'), 'cpu', log=logged.append)
 
 
 def test_train_learns_any_arm_from_the_bag_a_seven_joint_one_included(tmp_path):

@@ -5,7 +5,7 @@ The function maps one sample (t in s; position rad, velocity rad/s, effort N·m,
 episode; `strength` in (0, 1] scales severity.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -13,9 +13,11 @@ Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
 SampleCorruption = Callable[[float, np.ndarray, np.ndarray, np.ndarray], Sample | None]
 
 
-def frozen(rng: np.random.Generator, strength: float, n_joints: int) -> SampleCorruption:
-    """One joint's position holds its first value and its velocity reads zero."""
-    joint = rng.integers(n_joints)
+def frozen(
+    rng: np.random.Generator, strength: float, n_joints: int, joints: Sequence[int] | None = None
+) -> SampleCorruption:
+    """One joint (of `joints`, default any) holds its first position reading, and its velocity reads zero."""
+    joint = rng.integers(n_joints) if joints is None else joints[rng.integers(len(joints))]
     held = []
 
     def corrupt(t, position, velocity, effort):

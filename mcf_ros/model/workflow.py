@@ -170,10 +170,10 @@ def _training_bags(header: dict) -> list[str]:
     return bags
 
 
-def _cached_fingerprint(path: Path) -> str | None:
-    """Return the training fingerprint of a cached baseline, or None if it is missing or unreadable (another format)."""
+def _baseline_of(path: Path) -> str | None:
+    """Return the id of the model a cached baseline was trained for, or None if missing or unreadable."""
     try:
-        return load_artifact(path).header['training']['fingerprint']
+        return load_artifact(path).header['training'].get('baseline_of')
     except ArtifactError:
         return None
 
@@ -181,17 +181,17 @@ def _cached_fingerprint(path: Path) -> str | None:
 def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict[str, Path]:
     """Return a model of each baseline fusion, trained like `model` on its own training bags.
 
-    They are cached beside the model as MODEL.baseline-NAME.mcf and retrained when the model's
-    training data (its fingerprint) changes, or the cached file cannot be read.
+    They are cached beside the model as MODEL.baseline-NAME.mcf, stamped with the model's id (its
+    weights' hash), and retrained whenever the model's weights change or the cached file cannot be read.
     """
-    header = load_artifact(model).header
-    training = header['training']
+    artifact = load_artifact(model)
+    header, training = artifact.header, artifact.header['training']
     bags = _training_bags(header)
     topics = header['modalities']
     paths = {}
     for name in BASELINES:
         path = Path(model).with_suffix(f'.baseline-{name}.mcf')
-        if _cached_fingerprint(path) != training['fingerprint']:
+        if _baseline_of(path) != artifact.model_id:
             log(f'training the {name} baseline on {len(bags)} bag(s)')
             train_from_bags(
                 bags, str(path), topics['camera']['topic'], topics['kinematics']['topic'],
@@ -199,6 +199,9 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
                 header['model']['image_size'], header['calibration']['target_false_alarms_per_hour'],
                 log=log, fusion=name,
             )  # fmt: skip
+            baseline = load_artifact(path)
+            baseline.header['training']['baseline_of'] = artifact.model_id
+            save_artifact(path, baseline.header, baseline.state_dict)
         paths[name] = path
     return paths
 

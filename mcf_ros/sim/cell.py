@@ -28,7 +28,6 @@ CAMERA_HZ = 30.0
 PART_KG = 1.0
 HEAVY_EXTRA_KG = 4.0
 SETTLE_S = 0.3
-MOTION_FAULTS = ('collision', 'joint_brake', 'slow_motion')
 SETTLED_RAD = 0.003  # tracking error below which the arm counts as back on its program
 LEAD_IN_S = 6.0
 PHYSICAL_SLACK_S = 13.0
@@ -39,6 +38,10 @@ CAMERA_NOISE = 2.0  # grey levels
 SAFETY_SPEED = 0.4
 WRONG_WAYPOINT_RAD = np.array([0.3, -0.2, 0.15, 0.0, 0.0, 0.0])
 BRAKED_JOINT, BRAKE_DAMPING = 0, 4000.0  # the base joint; N·m·s/rad
+# Physical faults that only show while joints move, and which joints (all: any of them).
+MOTION_FAULTS = {'collision': slice(None), 'joint_brake': [BRAKED_JOINT], 'slow_motion': slice(None)}
+MOVING_RAD_S = 0.3  # program joint speed from which a motion fault counts as observable
+FROZEN_MIN_TRAVEL_RAD = 0.05  # a frozen encoder must hide at least this much motion to be observable
 WORN_DAMPING_S, WORN_FRICTION_RAD = 0.05, 0.005  # as fractions of each joint's position gain
 
 Sink = Callable[[str, int, bytes], None]
@@ -135,15 +138,17 @@ class CellSimulator:
             if episode.name in CAMERA_CORRUPTIONS:
                 episode.state['corrupt'] = CAMERA_CORRUPTIONS[episode.name](rng, 1.0)
             elif episode.name in JOINT_CORRUPTIONS:
-                episode.state['corrupt'] = JOINT_CORRUPTIONS[episode.name](rng, 1.0, self.model.nu)
+                choice = {'joints': self._moving_joints(episode)} if episode.name == 'joint_frozen' else {}
+                episode.state['corrupt'] = JOINT_CORRUPTIONS[episode.name](rng, 1.0, self.model.nu, **choice)
         self.tau = 0.0
         self.dropped_at: np.ndarray | None = None
 
     def _align_to_program_phase(self) -> None:
         """Move episodes that need a phase of the cycle (arm moving, part carried) to the next such moment.
 
-        A fault that only shows while the arm moves (an obstacle in its path, a dragging brake, worn
-        joints) starts when the arm next moves, so its label covers a fault that can be observed.
+        A fault that only shows while joints move (an obstacle in the arm's path, worn joints, a
+        dragging brake on the base joint) starts when those joints next move, so its label covers a
+        fault that can be observed.
         """
         for episode in self.episodes:
             length = episode.end_s - episode.start_s
@@ -161,9 +166,19 @@ class CellSimulator:
                 episode.end_s = episode.start_s + length
             elif episode.name in MOTION_FAULTS:
                 t = episode.start_s
-                while np.abs(self.program.at(t)[1]).max() < 0.3:
+                while np.abs(self.program.at(t)[1][MOTION_FAULTS[episode.name]]).max() < MOVING_RAD_S:
                     t += 0.05
                 episode.start_s, episode.end_s = t, t + length
+
+    def _moving_joints(self, episode: Episode) -> list[int]:
+        """Return the joints whose program moves >= FROZEN_MIN_TRAVEL_RAD during the episode (else the farthest one).
+
+        A frozen reading of a joint the program holds still is the truth: no sensor can tell.
+        """
+        positions = np.array([self.program.at(t)[0] for t in np.arange(episode.start_s, episode.end_s, 0.01)])
+        travel = np.abs(positions - positions[0]).max(axis=0)
+        moving = np.flatnonzero(travel >= FROZEN_MIN_TRAVEL_RAD)
+        return [int(j) for j in moving] if moving.size else [int(travel.argmax())]
 
     # -- physics -------------------------------------------------------------------------------
 
