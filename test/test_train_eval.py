@@ -2,11 +2,13 @@
 
 import csv
 import json
+import shutil
 
 import pytest
 from mcf_process import run_mcf
 from synthetic_bags import write_camera_joint_bag
 
+from mcf_ros.model import workflow
 from mcf_ros.model.artifact import ArtifactError, load_artifact, save_artifact
 from mcf_ros.model.inference import Detector
 
@@ -162,10 +164,7 @@ def test_eval_with_baselines_scores_each_baseline_in_the_same_harness(cell):
 
 
 def test_cached_baselines_are_reused_for_the_same_model_and_retrained_for_new_weights(cell, tmp_path, monkeypatch):
-    import shutil
-
-    from mcf_ros.model import workflow
-
+    workflow.baseline_models(str(cell / 'model.mcf'), 'cpu', log=print)  # trains them unless an earlier test did
     logged = []
     workflow.baseline_models(str(cell / 'model.mcf'), 'cpu', log=logged.append)
     assert not logged, f'the cached baselines were retrained: {logged}'
