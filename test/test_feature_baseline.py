@@ -5,6 +5,7 @@ import pytest
 
 from mcf_ros.data.windows import Window
 from mcf_ros.model.feature_baseline import THUMBNAIL_SIDE, FeatureBaseline, window_features
+from mcf_ros.model.scoring import THRESHOLD_MARGIN, episode_threshold, persistent
 
 GRID, JOINT_FEATURES = 50, 18
 CALIBRATION = {'persistence': 3, 'windows_per_hour': 30 * 3600.0, 'target_false_alarms_per_hour': 1.0}
@@ -56,3 +57,13 @@ def test_a_flag_needs_persistence_windows_to_rise(baseline):
     rng = np.random.default_rng(3)
     windows = normal_window_run(rng, 300) + [normal_window(rng, 301 + k / 30, offset=1.5) for k in range(2)]
     assert not baseline.score(windows + normal_window_run(rng, 302))['is_anomaly'].any(), 'two windows raised it'
+
+
+def test_the_threshold_keeps_the_margin_the_models_keep(baseline):
+    rng = np.random.default_rng(0)
+    [normal_window(rng, k / 30) for k in range(3000)]  # the fixture's training windows, to replay its holdout
+    holdout = [normal_window(rng, 100 + k / 30) for k in range(1500)]
+    held = baseline.detector.decision_function(baseline._standardised(window_features(holdout, JOINT_FEATURES)))
+    held = persistent((held - baseline.centre) / baseline.scale, CALIBRATION['persistence'])
+    fitted = episode_threshold(held, CALIBRATION['windows_per_hour'], CALIBRATION['target_false_alarms_per_hour'])
+    assert baseline.threshold == pytest.approx(THRESHOLD_MARGIN * fitted)

@@ -1,5 +1,7 @@
 """Calibration, the flag and the blame: the decision layer, on synthetic evidence."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -8,12 +10,14 @@ from mcf_ros.model.scoring import (
     THRESHOLD_MARGIN,
     Calibration,
     StreamScorer,
+    TrailingMax,
     blame,
     calibrate,
     episode_threshold,
     persistent,
     score_sequence,
     tail_stats,
+    trailing_max,
 )
 
 WINDOWS_PER_HOUR = 30 * 3600
@@ -94,6 +98,27 @@ def test_the_threshold_keeps_its_margin_over_the_fitted_rate():
     assert calibrate(evidence, stamps, 1.0, WINDOWS_PER_HOUR, 1.0, 3).threshold == pytest.approx(
         THRESHOLD_MARGIN * fitted
     )
+
+
+def test_spread_camera_evidence_is_calibrated_on_its_spread_values():
+    """The camera channels are compared as their maximum over the window span, so their normal tail is
+    measured there: on fresh normal data the spread camera evidence exceeds its centre about as often
+    as any channel exceeds its own (10 % of windows), not in nearly every window."""
+    rng = np.random.default_rng(3)
+    n = 30 * 60 * 10
+    stamps = np.arange(n) / 30
+    calibration = calibrate(normal_evidence(rng, n), stamps, 1.0, WINDOWS_PER_HOUR, 1.0, 3)
+    scored = score_sequence(calibration, 1.0, stamps, normal_evidence(rng, n))
+    above = np.mean(scored['camera_evidence'] > 0)
+    assert 0.05 < above < 0.2, f'spread camera evidence above its centre in {above:.0%} of normal windows'
+
+
+def test_trailing_max_covers_the_span_skips_missing_values_and_restarts_when_time_goes_back():
+    window = TrailingMax(1.0)
+    pushed = [(0.0, 3.0), (0.5, 1.0), (0.9, math.nan), (1.0, 2.0), (1.6, 0.5), (0.2, 0.1)]
+    assert [window.push(t, v) for t, v in pushed] == [3.0, 3.0, 3.0, 2.0, 2.0, 0.1]
+    assert math.isnan(TrailingMax(1.0).push(0.0, math.nan))
+    assert list(trailing_max(np.array([1.0, 5.0, 2.0]), np.array([0.0, 0.1, 1.2]), 1.0)) == [1.0, 5.0, 2.0]
 
 
 def test_constant_health_channels_get_a_scale_floor():

@@ -163,23 +163,25 @@ def test_eval_with_baselines_scores_each_baseline_in_the_same_harness(cell):
     assert '| camera |' in result.stdout and '| pyod_ecod |' in result.stdout and '| MCF |' in result.stdout
 
 
-def test_cached_baselines_are_reused_for_the_same_model_and_retrained_for_new_weights(cell, tmp_path, monkeypatch):
+def test_cached_baselines_are_reused_for_the_same_model_and_retrained_when_it_changes(cell, tmp_path, monkeypatch):
     workflow.baseline_models(str(cell / 'model.mcf'), 'cpu', log=print)  # trains them unless an earlier test did
     logged = []
     workflow.baseline_models(str(cell / 'model.mcf'), 'cpu', log=logged.append)
     assert not logged, f'the cached baselines were retrained: {logged}'
     model = load_artifact(cell / 'model.mcf')
     retrained = {name: w + 1 if k == 0 else w for k, (name, w) in enumerate(model.state_dict.items())}
-    save_artifact(tmp_path / 'model.mcf', model.header, retrained)
-    for path in cell.glob('model.baseline-*.mcf'):
-        shutil.copy(path, tmp_path / path.name)
+    recalibrated = {**model.header, 'calibration': {**model.header['calibration'], 'threshold': 99.0}}
 
     def refuse(*args, **kwargs):
         raise AssertionError('retraining')
 
     monkeypatch.setattr(workflow, 'train_from_bags', refuse)
-    with pytest.raises(AssertionError, match='retraining'):
-        workflow.baseline_models(str(tmp_path / 'model.mcf'), 'cpu', log=logged.append)
+    for header, weights in ((model.header, retrained), (recalibrated, model.state_dict)):
+        save_artifact(tmp_path / 'model.mcf', header, weights)
+        for path in cell.glob('model.baseline-*.mcf'):
+            shutil.copy(path, tmp_path / path.name)
+        with pytest.raises(AssertionError, match='retraining'):
+            workflow.baseline_models(str(tmp_path / 'model.mcf'), 'cpu', log=logged.append)
 
 
 def test_train_learns_any_arm_from_the_bag_a_seven_joint_one_included(tmp_path):

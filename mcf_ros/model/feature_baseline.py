@@ -1,9 +1,9 @@
 """The PyOD baseline: ECOD on summary features of each window, in the same harness as the autoencoders.
 
 It shares with the MCF model the windows, the training and held-out split of the model's own
-training bags, the threshold rule (the target false-alarm rate on held-out normal windows) and the
-flag's persistence. It sees both sensors but has no modalities to blame with, so its blame accuracy
-is not reported.
+training bags, the threshold rule (the target false-alarm rate on held-out normal windows, times
+the same margin) and the flag's persistence. It sees both sensors but has no modalities to blame
+with, so its blame accuracy is not reported.
 """
 
 import cv2
@@ -11,7 +11,7 @@ import numpy as np
 
 from mcf_ros.data.windows import Window
 from mcf_ros.errors import UserError
-from mcf_ros.model.scoring import PersistentFlag, episode_threshold, persistent, tail_stats
+from mcf_ros.model.scoring import THRESHOLD_MARGIN, PersistentFlag, episode_threshold, persistent, tail_stats
 
 THUMBNAIL_SIDE = 8
 
@@ -66,9 +66,8 @@ class FeatureBaseline:
         self.centre, self.scale = tail_stats(held)
         self.persistence = calibration['persistence']
         z = persistent((held - self.centre) / self.scale, self.persistence)
-        self.threshold = episode_threshold(
-            z, calibration['windows_per_hour'], calibration['target_false_alarms_per_hour']
-        )
+        fitted = episode_threshold(z, calibration['windows_per_hour'], calibration['target_false_alarms_per_hour'])
+        self.threshold = THRESHOLD_MARGIN * fitted
 
     def _standardised(self, features: np.ndarray) -> np.ndarray:
         """Centre and scale by the training median and IQR; a missing value is put far out (a lost stream)."""

@@ -170,8 +170,14 @@ def _training_bags(header: dict) -> list[str]:
     return bags
 
 
+def _baseline_key(artifact: Artifact) -> str:
+    """Return what a baseline is trained for: the model's id and a hash of its calibration."""
+    calibration = json.dumps(artifact.header['calibration'], sort_keys=True).encode()
+    return f'{artifact.model_id}-{hashlib.sha256(calibration).hexdigest()[:12]}'
+
+
 def _baseline_of(path: Path) -> str | None:
-    """Return the id of the model a cached baseline was trained for, or None if missing or unreadable."""
+    """Return the key of the model a cached baseline was trained for, or None if missing or unreadable."""
     try:
         return load_artifact(path).header['training'].get('baseline_of')
     except ArtifactError:
@@ -182,16 +188,18 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
     """Return a model of each baseline fusion, trained like `model` on its own training bags.
 
     They are cached beside the model as MODEL.baseline-NAME.mcf, stamped with the model's id (its
-    weights' hash), and retrained whenever the model's weights change or the cached file cannot be read.
+    weights' hash) and its calibration's hash, and retrained whenever either changes (new weights,
+    or the same weights recalibrated by a newer mcf) or the cached file cannot be read.
     """
     artifact = load_artifact(model)
     header, training = artifact.header, artifact.header['training']
     bags = _training_bags(header)
     topics = header['modalities']
+    key = _baseline_key(artifact)
     paths = {}
     for name in BASELINES:
         path = Path(model).with_suffix(f'.baseline-{name}.mcf')
-        if _baseline_of(path) != artifact.model_id:
+        if _baseline_of(path) != key:
             log(f'training the {name} baseline on {len(bags)} bag(s)')
             train_from_bags(
                 bags, str(path), topics['camera']['topic'], topics['kinematics']['topic'],
@@ -200,7 +208,7 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
                 log=log, fusion=name,
             )  # fmt: skip
             baseline = load_artifact(path)
-            baseline.header['training']['baseline_of'] = artifact.model_id
+            baseline.header['training']['baseline_of'] = key
             save_artifact(path, baseline.header, baseline.state_dict)
         paths[name] = path
     return paths
