@@ -151,32 +151,23 @@ class Detector:
             yield self._forward(image, joints, mask), image, joints, mask
 
     @torch.inference_mode()
-    def fit_residual_scale(self, windows: list[Window]) -> np.ndarray:
-        """Set and return each joint feature's 90th percentile of mean squared residual on normal `windows`."""
-        residuals = np.concatenate([
-            joint_residuals(out, joints)[mask[:, KINEMATICS]].cpu().numpy()
-            for out, _, joints, mask in self._passes(windows)
-        ])  # fmt: skip
-        self.normalisation.residual_scale = np.maximum(np.quantile(residuals, 0.9, axis=0), 1e-6).astype(np.float32)
-        return self.normalisation.residual_scale
+    def _raw_evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        """Return evidence() with each joint feature's mean squared residual (N, F) for the kinematics error.
 
-    @torch.inference_mode()
-    def evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
-        """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
-        if self.normalisation.residual_scale is None:
-            raise ArtifactError('the artifact has no residual scale; it was not written by a finished `mcf train`')
-        scale = torch.from_numpy(self.normalisation.residual_scale).to(self.device)
+        A modality the model does not use or the window lacks gives NaN.
+        """
         uses_camera, uses_joints = self.model.config.uses
         parts = []
         for out, image, joints, mask in self._passes(windows):
             camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
-            kinematics_error = (joint_residuals(out, joints) / scale).amax(dim=1)
             disagreement = latent_disagreement(out['latents'])
             mask = mask & torch.tensor([uses_camera, uses_joints], device=mask.device)
             parts.append({
                 'attention': out['attention'].cpu().numpy(),
                 'camera_error': torch.where(mask[:, CAMERA], camera_error, torch.nan).cpu().numpy(),
-                'kinematics_error': torch.where(mask[:, KINEMATICS], kinematics_error, torch.nan).cpu().numpy(),
+                'joint_residuals': torch.where(
+                    mask[:, KINEMATICS, None], joint_residuals(out, joints), torch.nan
+                ).cpu().numpy(),
                 'latent_disagreement': torch.where(mask.all(dim=1), disagreement, torch.nan).cpu().numpy(),
             })  # fmt: skip
         evidence = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -184,6 +175,30 @@ class Detector:
         evidence['joint_gap'] = np.array([w.joint_gap for w in windows])
         evidence['joint_jerk'] = np.array([w.joint_jerk for w in windows])
         return evidence
+
+    def _scaled(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Turn the joint residuals into the kinematics error: the largest residual relative to its scale."""
+        evidence = {key: value for key, value in raw.items() if key != 'joint_residuals'}
+        evidence['kinematics_error'] = (raw['joint_residuals'] / self.normalisation.residual_scale).max(axis=1)
+        return evidence
+
+    def fit_residual_scale(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        """Set the joint residual scale from normal `windows` and return their evidence, in one pass.
+
+        Each joint feature's scale is its 90th percentile of mean squared residual on the windows.
+        """
+        raw = self._raw_evidence(windows)
+        residuals = raw['joint_residuals'][np.isfinite(raw['joint_residuals']).all(axis=1)]
+        # A model that does not use the joints (the camera-only baseline) has no residual to scale.
+        scale = np.quantile(residuals, 0.9, axis=0) if len(residuals) else np.ones(residuals.shape[1])
+        self.normalisation.residual_scale = np.maximum(scale, 1e-6).astype(np.float32)
+        return self._scaled(raw)
+
+    def evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
+        """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
+        if self.normalisation.residual_scale is None:
+            raise ArtifactError('the artifact has no residual scale; it was not written by a finished `mcf train`')
+        return self._scaled(self._raw_evidence(windows))
 
     def _calibration(self) -> Calibration:
         if self.calibration is None:

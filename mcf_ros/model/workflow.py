@@ -126,10 +126,10 @@ def train_from_bags(
         'calibration': {},
     }
     detector = Detector(Artifact(header, result.model.state_dict()), device)
-    detector.fit_residual_scale(holdout)
+    evidence = detector.fit_residual_scale(holdout)
     header['normalisation'] = detector.normalisation.to_dict()
     calibration = calibrate(
-        detector.evidence(holdout),
+        evidence,
         np.array([w.end_s for w in holdout]),
         spec.length_s,
         windows_per_hour=spec.camera_hz * 3600.0,
