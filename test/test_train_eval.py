@@ -104,6 +104,28 @@ def test_latent_disagreement_is_the_cosine_distance_of_the_two_latents_when_both
     np.testing.assert_allclose(evidence[[0, 3]], expected[[0, 3]], rtol=1e-5)
 
 
+def test_fitting_the_residual_scale_returns_the_evidence_scoring_then_gives(cell):
+    """One pass over the held-out windows sets each joint feature's scale and yields their evidence."""
+    import numpy as np
+    import torch
+
+    from mcf_ros.data.dataset import bag_windows
+    from mcf_ros.model.inference import window_tensors
+
+    detector = Detector(load_artifact(cell / 'model.mcf'), 'cpu')
+    windows = list(bag_windows(cell / 'normal', detector.spec, '/camera/image_raw', '/joint_states'))[40:240]
+    image, joints, mask = window_tensors(windows, detector.spec, detector.normalisation)
+    with torch.inference_mode():
+        residual = ((detector.model(image, joints, mask)['joints'] - joints) ** 2).mean(dim=1).numpy()
+    detector.normalisation.residual_scale = None
+    fitted = detector.fit_residual_scale(windows)
+    np.testing.assert_allclose(detector.normalisation.residual_scale, np.quantile(residual, 0.9, axis=0), rtol=1e-5)
+    scored = detector.evidence(windows)
+    assert set(fitted) == set(scored)
+    for key in scored:
+        np.testing.assert_array_equal(fitted[key], scored[key], err_msg=key)
+
+
 def test_a_detector_without_residual_scale_refuses_to_score(cell):
     artifact = load_artifact(cell / 'model.mcf')
     del artifact.header['normalisation']['residual_scale']
