@@ -29,6 +29,7 @@ SCORE_FIELDS = (
     'mode',  # index into MODES
     'latency_ms',  # frame received -> scores published, in this process
     'model_id',  # the artifact's 12-hex-digit id as an integer (exact in float64)
+    'cycle_lag',  # seconds the arm is off its normal cycle's timing; NaN when not judged
 )
 MODES = ('nominal', 'degraded-camera', 'degraded-kinematics', 'stale')
 

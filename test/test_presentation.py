@@ -9,7 +9,7 @@ from mcf_ros.presentation import ALARM_RGB, MODES, SCORE_FIELDS, draw_overlay, s
 SCORED = {
     'concept_score': 0.48, 'anomaly_score': 12.5, 'threshold': 8.0, 'is_anomaly': True, 'camera_error': 0.02,
     'kinematics_error': float('nan'), 'camera_evidence': 12.5, 'kinematics_evidence': 0.3, 'blame': 'camera',
-    'latent_disagreement': float('nan'), 'attention': np.array([0.4, 0.56]),
+    'latent_disagreement': float('nan'), 'attention': np.array([0.4, 0.56]), 'cycle_lag': 1.25,
 }  # fmt: skip
 
 
@@ -23,6 +23,7 @@ def test_scores_map_every_value_to_a_named_field():
     assert BLAME[int(fields['blame'])] == 'camera' and MODES[int(fields['mode'])] == 'degraded-kinematics'
     assert f'{int(fields["model_id"]):012x}' == '1d47531200a8', 'the model id must survive float64 exactly'
     assert fields['latency_ms'] == 3.5 and fields['concept_1'] == pytest.approx(0.56)
+    assert fields['cycle_lag'] == 1.25
 
 
 def test_state_line_says_flag_blame_scores_and_mode():

@@ -7,6 +7,7 @@ import pytest
 
 from mcf_ros.model.scoring import (
     CHANNELS,
+    DERIVED,
     THRESHOLD_MARGIN,
     Calibration,
     StreamScorer,
@@ -24,11 +25,12 @@ WINDOWS_PER_HOUR = 30 * 3600
 
 
 def normal_evidence(rng, n):
-    evidence = {channel: rng.gamma(4.0, 1.0, n) for channel in CHANNELS}
+    evidence = {channel: rng.gamma(4.0, 1.0, n) for channel in CHANNELS if channel not in DERIVED}
     evidence['frame_gap'] = np.full(n, 1 / 30)
     evidence['joint_gap'] = np.zeros(n)
     evidence['joint_jerk'] = rng.gamma(4.0, 1e-4, n)
     evidence['attention'] = rng.normal(0.5, 0.01, (n, 4))
+    evidence['joint_path'] = np.full((n, 18), np.nan)
     return evidence
 
 
@@ -150,8 +152,9 @@ def unit_calibration(persistence=3):
 
 def kinematics_evidence(values):
     """Evidence rows whose only non-zero channel is the kinematics error."""
-    quiet = {channel: 0.0 for channel in CHANNELS if channel != 'attention_shift'}
-    return [{**quiet, 'attention': np.array([0.5, 0.5]), 'kinematics_error': v} for v in values]
+    quiet = {channel: 0.0 for channel in CHANNELS if channel not in DERIVED}
+    pose = np.zeros(18)
+    return [{**quiet, 'attention': np.array([0.5, 0.5]), 'joint_path': pose, 'kinematics_error': v} for v in values]
 
 
 def stream(scorer, values, period_s=0.1):
@@ -201,16 +204,31 @@ def test_blame_names_the_sensor_with_evidence_and_physical_when_both_have_it():
     combined = {
         'camera': np.array([9.0, 1.0, 9.0]),
         'kinematics': np.array([1.0, 9.0, 9.0]),
+        'cycle': np.full(3, 9.0),
         'camera_health': np.zeros(3),
         'kinematics_health': np.zeros(3),
     }
     assert blame(combined, threshold=5.0).tolist() == ['camera', 'kinematics', 'physical']
 
 
+def test_an_arm_off_its_cycle_that_both_sensors_agree_on_is_physical():
+    combined = {
+        'camera': np.array([1.0, 1.0]),
+        'kinematics': np.array([1.0, 9.0]),
+        'cycle': np.array([9.0, 9.0]),
+        'camera_health': np.zeros(2),
+        'kinematics_health': np.zeros(2),
+    }
+    assert blame(combined, threshold=5.0).tolist() == ['physical', 'kinematics'], (
+        'an encoder off the cycle is its own fault'
+    )
+
+
 def test_an_unhealthy_stream_is_blamed_alone_even_when_the_other_error_rises():
     combined = {
         'camera': np.array([9.0, 9.0]),
         'kinematics': np.array([9.0, 9.0]),
+        'cycle': np.zeros(2),
         'camera_health': np.array([0.0, 9.0]),
         'kinematics_health': np.array([9.0, 0.0]),
     }

@@ -18,7 +18,7 @@ import torch
 from mcf_ros.errors import UserError
 
 MAGIC = b'MCFMODEL'
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 
 class ArtifactError(UserError):

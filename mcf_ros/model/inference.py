@@ -7,6 +7,7 @@ import torch
 
 from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.model.artifact import Artifact, ArtifactError
+from mcf_ros.model.cycle import window_path
 from mcf_ros.model.mcf import CAMERA, KINEMATICS, MCFAutoencoder, ModelConfig
 from mcf_ros.model.scoring import Calibration, StreamScorer, score_sequence
 
@@ -73,6 +74,15 @@ def window_tensors(windows: list[Window], spec: WindowSpec, normalisation: Norma
 def joint_residuals(out: dict, joints: torch.Tensor) -> torch.Tensor:
     """Return each joint feature's mean squared reconstruction residual over the window grid (B, F)."""
     return ((out['joints'] - joints) ** 2).mean(dim=1)
+
+
+def joint_paths(windows: list[Window], joints: int) -> np.ndarray:
+    """Return each window's path (N, 3 x J): joint positions at its start, middle and end; NaN without joints."""
+    paths = np.full((len(windows), 3 * joints), np.nan)
+    for index, window in enumerate(windows):
+        if window.joints is not None:
+            paths[index] = window_path(window.joints, joints)
+    return paths
 
 
 def latent_disagreement(latents: torch.Tensor) -> torch.Tensor:
@@ -174,6 +184,8 @@ class Detector:
         evidence['frame_gap'] = np.array([w.frame_gap_s for w in windows])
         evidence['joint_gap'] = np.array([w.joint_gap for w in windows])
         evidence['joint_jerk'] = np.array([w.joint_jerk for w in windows])
+        paths = joint_paths(windows, len(self.spec.joint_names))
+        evidence['joint_path'] = paths if uses_joints else np.full_like(paths, np.nan)
         return evidence
 
     def _scaled(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

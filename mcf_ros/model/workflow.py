@@ -16,9 +16,10 @@ from mcf_ros.data.labels import read_labels
 from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
+from mcf_ros.model.cycle import fit_cycle
 from mcf_ros.model.evaluation import detection_metrics
-from mcf_ros.model.inference import Detector, pick_device
-from mcf_ros.model.mcf import ModelConfig
+from mcf_ros.model.inference import Detector, joint_paths, pick_device
+from mcf_ros.model.mcf import KINEMATICS, ModelConfig
 from mcf_ros.model.report import loss_curve_png
 from mcf_ros.model.scoring import calibrate
 from mcf_ros.model.training import TrainConfig, fit_normalisation, train_model
@@ -128,12 +129,21 @@ def train_from_bags(
     detector = Detector(Artifact(header, result.model.state_dict()), device)
     evidence = detector.fit_residual_scale(holdout)
     header['normalisation'] = detector.normalisation.to_dict()
+    cycle = None
+    if model_config.uses[KINEMATICS]:
+        joints = len(spec.joint_names)
+        cycle = fit_cycle(np.array([w.end_s for w in train]), joint_paths(train, joints), joints)
+        if cycle is None:
+            log('cycle: none learnt (the arm does not return to a rest pose)')
+        else:
+            log(f'cycle: {len(cycle.departure_s)} normal windows away from home, up to {cycle.departure_s.max():.1f} s')
     calibration = calibrate(
         evidence,
         np.array([w.end_s for w in holdout]),
         spec.length_s,
         windows_per_hour=spec.camera_hz * 3600.0,
         target_false_alarms_per_hour=target_false_alarms_per_hour,
+        cycle=cycle,
     )
     header['calibration'] = calibration.to_dict()
     saved = save_artifact(out, header, result.model.state_dict()).header

@@ -1,0 +1,147 @@
+"""The cell's cycle: how long after leaving and after reaching its rest pose a normal arm passes each path.
+
+A robot cell repeats a program: the arm rests at home, runs a cycle and comes back. A fault that
+costs the program time (a safety slowdown, a stop) leaves the arm late for the rest of that
+cycle, and a program that catches up at home leaves early: each pose is normal, and both sensors
+agree on it, but not its time in the cycle. Two clocks time the cycle: the seconds since the arm
+was last home (departure) and since it last arrived there (arrival). A window's path is its joint
+positions at its start, middle and end. The lag evidence of a window away from home compares its
+clocks with those of the normal windows on the same path (within PATH_TOL_RAD): how far its
+departure clock is from the nearest normal one, or how much earlier than any normal one it left
+home after arriving, whichever is larger. A path no normal window took gives no lag evidence: a
+novel pose is the autoencoder's to judge. Home is learnt from normal data as the pose the arm
+rests at longest, and at least all joints but one must be near it, so one faulty encoder cannot
+hide a visit home. Positions are radians, times seconds; nothing here is specific to one cell.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+STILL_RAD_S = 0.05  # joint speed under which the arm rests
+HOME_TOL_RAD = 0.1  # joint distance from home that still counts as home
+PATH_TOL_RAD = 0.05  # largest joint distance between two windows' paths that counts as the same path
+MIN_CYCLES = 5  # visits home the normal data must show for a cycle to be learnt
+MAX_STEP_S = 1.0  # a longer pause between windows (another bag, a time jump) restarts the clocks
+
+
+def window_path(joints: np.ndarray, n_joints: int) -> np.ndarray:
+    """Return a window's path: its joint positions at its start, middle and end (3 x J) from its grid."""
+    grid = len(joints)
+    return joints[[0, grid // 2, grid - 1], :n_joints].reshape(-1)
+
+
+@dataclass
+class CycleReference:
+    """Home and the normal windows away from home: their paths (N, 3J) and both clocks, stored in the artifact."""
+
+    home: np.ndarray
+    paths: np.ndarray
+    departure_s: np.ndarray
+    arrival_s: np.ndarray
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict (positions to 1 mrad, clocks to 1 ms)."""
+        return {
+            'home': np.round(self.home, 4).tolist(),
+            'paths': np.round(self.paths, 3).tolist(),
+            'departure_s': np.round(self.departure_s, 3).tolist(),
+            'arrival_s': np.round(self.arrival_s, 3).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> 'CycleReference':
+        """Build from `to_dict` output."""
+        return cls(*(np.array(values[key]) for key in ('home', 'paths', 'departure_s', 'arrival_s')))
+
+
+def rest_pose(end_s: np.ndarray, paths: np.ndarray, n_joints: int) -> np.ndarray | None:
+    """Return the pose the arm rests at longest (the still window end with most still neighbours), or None."""
+    positions = paths[:, -n_joints:]
+    step = np.diff(end_s)
+    speed = np.abs(np.diff(positions, axis=0)).max(axis=1) / np.where(step > 0, step, np.inf)
+    still = positions[1:][(speed < STILL_RAD_S) & (step <= MAX_STEP_S)]
+    if len(still) == 0:
+        return None
+    counts = np.zeros(len(still), int)
+    for start in range(0, len(still), 512):
+        block = still[start : start + 512]
+        counts[start : start + 512] = (np.abs(block[:, None] - still[None]).max(axis=2) < PATH_TOL_RAD).sum(axis=1)
+    return still[counts.argmax()]
+
+
+class CycleClock:
+    """Times the cycle from each window's end pose: seconds since the arm was last home, and since it arrived there.
+
+    A clock is NaN until the arm has been seen leaving or arriving, and again after a pause longer
+    than MAX_STEP_S or a window without joints: the arm may have been home unseen.
+    """
+
+    def __init__(self, home: np.ndarray):
+        self.home = home
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the cycle."""
+        self._home_s = self._arrived_s = math.nan
+        self._was_home: bool | None = None
+        self._last_s = -math.inf
+
+    def push(self, t: float, pose: np.ndarray) -> tuple[float, float]:
+        """Return (departure, arrival) clocks at `t`; the departure clock is 0 while the arm is home."""
+        if not 0.0 <= t - self._last_s <= MAX_STEP_S or np.isnan(pose).any():
+            self.reset()
+        self._last_s = t
+        if np.isnan(pose).any():
+            return math.nan, math.nan
+        home = int(np.count_nonzero(np.abs(pose - self.home) < HOME_TOL_RAD)) >= len(pose) - 1
+        if home:
+            self._home_s = t
+            if self._was_home is False:
+                self._arrived_s = t
+        self._was_home = home
+        return t - self._home_s, t - self._arrived_s
+
+
+def fit_cycle(end_s: np.ndarray, paths: np.ndarray, n_joints: int) -> CycleReference | None:
+    """Learn the cycle from normal windows in time order (end times, paths (N, 3J)); None if the arm does not cycle."""
+    home = rest_pose(end_s, paths, n_joints)
+    if home is None:
+        return None
+    clock = CycleClock(home)
+    clocks = np.array([clock.push(float(t), path[-n_joints:]) for t, path in zip(end_s, paths, strict=True)])
+    departure_s, arrival_s = clocks[:, 0], clocks[:, 1]
+    if np.count_nonzero(np.diff(arrival_s) < 0) < MIN_CYCLES:
+        return None
+    away = (departure_s > 0) & np.isfinite(arrival_s)
+    return CycleReference(home, paths[away], departure_s[away], arrival_s[away])
+
+
+class CycleLag:
+    """The lag evidence of a stream of windows (seconds), against the normal cycle."""
+
+    def __init__(self, reference: CycleReference):
+        self.n_joints = len(reference.home)
+        self.clock = CycleClock(reference.home)
+        # Sorted on the path coordinate that varies most, so a window is compared only with the
+        # normal windows within PATH_TOL_RAD of it on that coordinate.
+        self._axis = int(np.argmax(reference.paths.std(axis=0))) if len(reference.paths) else 0
+        order = np.argsort(reference.paths[:, self._axis], kind='stable')
+        self._paths = reference.paths[order]
+        self._axis_values = self._paths[:, self._axis]
+        self._departure_s, self._arrival_s = reference.departure_s[order], reference.arrival_s[order]
+
+    def push(self, t: float, path: np.ndarray) -> float:
+        """Return the lag evidence of the window ending at `t` with this path: 0 at home, NaN when not judged."""
+        departure_s, arrival_s = self.clock.push(t, path[-self.n_joints :])
+        if math.isnan(departure_s) or departure_s == 0.0:
+            return 0.0 if departure_s == 0.0 else math.nan
+        value = path[self._axis]
+        first, last = np.searchsorted(self._axis_values, [value - PATH_TOL_RAD, value + PATH_TOL_RAD])
+        same_path = first + np.flatnonzero(np.abs(self._paths[first:last] - path).max(axis=1) < PATH_TOL_RAD)
+        if not len(same_path):
+            return math.nan
+        off_time = float(np.abs(self._departure_s[same_path] - departure_s).min())
+        early = 0.0 if math.isnan(arrival_s) else max(0.0, float(self._arrival_s[same_path].min()) - arrival_s)
+        return max(off_time, early)

@@ -1,0 +1,179 @@
+"""The cycle clocks and the lag evidence, on a synthetic three-joint cell that repeats a program."""
+
+import math
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from mcf_ros.model.artifact import load_artifact
+from mcf_ros.model.cycle import CycleLag, CycleReference, fit_cycle, rest_pose, window_path
+from mcf_ros.model.scoring import CHANNELS, DERIVED, calibrate, score_sequence
+
+HOME = np.array([0.0, 0.0, 0.0])
+WAYPOINTS = [np.array([1.0, 0.5, 0.3]), np.array([0.5, 1.0, -0.3]), HOME]
+JOINTS = len(HOME)
+
+
+def program(seed: int, seconds: float):
+    """Return segments (t0, t1, q0, q1, at_home) of a repeating cycle: home dwell, three moves with stops."""
+    rng = np.random.default_rng(seed)
+    segments, t = [], 0.0
+    while t < seconds + 10.0:
+        segments.append((t, t + 1.5 + 0.2 * rng.standard_normal() ** 2, HOME, HOME, True))
+        t = segments[-1][1]
+        q = HOME
+        for target, move_s in zip(WAYPOINTS, (1.0, 1.0, 1.2), strict=True):
+            end = t + move_s * (1 + 0.03 * rng.standard_normal())
+            segments.append((t, end, q, target, False))
+            segments.append((end, end + 0.3, target, target, False))
+            t, q = end + 0.3, target
+    return segments
+
+
+@cache
+def run(seed: int, seconds: float, hz: float, slow=None, offset=None):
+    """Sample windows of the cell at `hz`: (end times, paths, seconds late, poses).
+
+    `slow` = (start, stop) runs the program at 40 % speed, and the lost time is caught up at home,
+    as a cell does. `offset` = (start, stop) adds 0.3 rad to the first joint's reading.
+    """
+    segments = program(seed, seconds)
+    starts = [s[0] for s in segments]
+    dt, tau = 1.0 / 500.0, 0.0
+    fine = np.arange(1, int(seconds * 500)) * dt
+    poses, late = [], []
+    for t in fine:
+        tau += dt * (0.4 if slow and slow[0] <= t < slow[1] else 1.0)
+        t0, t1, q0, q1, at_home = segments[np.searchsorted(starts, tau, side='right') - 1]
+        if at_home and tau < t:
+            tau = min(t, t1)
+        s = np.clip((tau - t0) / (t1 - t0), 0.0, 1.0)
+        pose = q0 + (3 * s**2 - 2 * s**3) * (q1 - q0)
+        if offset and offset[0] <= t < offset[1]:
+            pose = pose + np.array([0.3, 0.0, 0.0])
+        poses.append(pose)
+        late.append(t - tau)
+    poses, late = np.array(poses), np.array(late)
+    ends = np.arange(int(hz) + 1, int((seconds - 0.1) * hz)) / hz
+    index = np.searchsorted(fine, ends)
+    grid = np.linspace(-1.0, 0.0, 50)
+    paths = np.array([window_path(poses[np.searchsorted(fine, end + grid)], JOINTS) for end in ends])
+    return 100.0 + ends, paths, late[index], poses[index]
+
+
+def lags(reference: CycleReference, times, paths):
+    lag = CycleLag(reference)
+    return np.array([lag.push(float(t), path) for t, path in zip(times, paths, strict=True)])
+
+
+def away_from_home(poses):
+    return np.abs(poses - HOME).max(axis=1) > 0.1
+
+
+@cache
+def reference(seed=1, seconds=300.0):
+    times, paths, _, _ = run(seed, seconds, 15.0)
+    return fit_cycle(times, paths, JOINTS)
+
+
+def test_home_is_the_pose_the_arm_rests_at_longest():
+    times, paths, _, _ = run(1, 120.0, 15.0)
+    assert np.abs(rest_pose(times, paths, JOINTS) - HOME).max() < 1e-9
+
+
+def test_an_arm_late_after_a_slowdown_and_early_after_catching_up_is_off_its_cycle():
+    normal_cycle = reference()
+    assert normal_cycle is not None and len(normal_cycle.departure_s) > 1000
+    normal = lags(normal_cycle, *run(2, 120.0, 30.0)[:2])
+    times, paths, seconds_late, poses = run(2, 120.0, 30.0, slow=(48.5, 50.5))  # just after it left home
+    lag = lags(normal_cycle, times, paths)
+    assert np.nanmax(normal) < 0.15, f'a normal arm is {np.nanmax(normal):.3f} s off its cycle'
+    late = (times >= 150.8) & (seconds_late > 0.5) & away_from_home(poses)
+    assert late.sum() > 15, 'the slowdown left the arm late on its way for less than half a second'
+    # 2 s at 40 % speed lose 1.2 s; windows whose path holds the slow part match no normal path (NaN).
+    assert np.nanmedian(lag[late]) > 0.8, 'the arm late after the slowdown is not told from normal'
+    # It caught up by leaving home early: that next cycle is off too, and the one after is normal.
+    away = away_from_home(poses)
+    cycle = np.cumsum(away & ~np.concatenate([[False], away[:-1]]))
+    early = away & (cycle == cycle[late][-1] + 1)
+    assert early.sum() > 30
+    assert np.nanmedian(lag[early]) > 0.5, 'the cycle after a short home dwell is not told from normal'
+    settled = cycle >= cycle[late][-1] + 2
+    assert np.allclose(lag[settled], normal[settled], equal_nan=True), 'the lag stays after a normal dwell'
+
+
+def test_one_bad_encoder_at_home_does_not_hide_the_visit():
+    normal_cycle = reference()
+    times, paths, _, poses = run(2, 120.0, 30.0)
+    arrived = np.flatnonzero(~away_from_home(poses) & (times > 150.0))[0]
+    left = arrived + np.flatnonzero(away_from_home(poses[arrived:]))[0]
+    offset = (times[arrived] - 100.5, times[left] - 99.5)  # the whole stay at home
+    _, bad_paths, _, _ = run(2, 120.0, 30.0, offset=offset)
+    normal, bad = lags(normal_cycle, times, paths), lags(normal_cycle, times, bad_paths)
+    after = times > times[left] + 2.0  # windows whose path holds no offset reading
+    assert np.allclose(bad[after], normal[after], atol=0.07, equal_nan=True), (
+        'a visit home with one encoder off was missed'
+    )
+
+
+def test_the_clocks_start_when_the_arm_is_first_home_and_restart_after_a_time_jump_or_lost_joints():
+    normal_cycle = reference()
+    times, paths, _, poses = run(2, 60.0, 30.0)
+    mid_cycle = np.flatnonzero(away_from_home(poses))[0] + 10
+    lag = CycleLag(normal_cycle)
+    assert math.isnan(lag.push(times[mid_cycle], paths[mid_cycle])), 'the clock ran before the arm was seen home'
+    values = lags(normal_cycle, times, paths)
+    assert values[0] == 0.0 and np.isfinite(values[mid_cycle:]).mean() > 0.9
+    lag.push(times[0], paths[0])
+    assert math.isnan(lag.push(times[0] + 5.0, paths[mid_cycle])), 'a 5 s gap kept the clock running'
+    lag.push(times[0], paths[0])
+    lag.push(times[1], np.full_like(paths[0], np.nan))
+    assert math.isnan(lag.push(times[mid_cycle], paths[mid_cycle])), 'lost joints kept the clock running'
+
+
+def test_an_arm_that_never_returns_to_a_rest_pose_has_no_cycle():
+    times = 100.0 + np.arange(3000) / 15.0
+    wandering = np.stack([np.sin(times), np.cos(0.7 * times), np.sin(0.3 * times)] * 3, axis=1)
+    assert fit_cycle(times, wandering, JOINTS) is None
+
+
+def test_the_reference_survives_its_json_form():
+    normal_cycle = reference(seconds=120.0)
+    again = CycleReference.from_dict(normal_cycle.to_dict())
+    assert np.abs(again.paths - normal_cycle.paths).max() <= 5e-4
+    assert np.abs(again.departure_s - normal_cycle.departure_s).max() <= 5e-4
+
+
+def quiet_evidence(paths, seed):
+    """Evidence of windows whose sensors look normal (noise in every channel), on these paths."""
+    rng = np.random.default_rng(seed)
+    n = len(paths)
+    evidence = {channel: rng.gamma(4.0, 1.0, n) for channel in CHANNELS if channel not in DERIVED}
+    evidence.update(frame_gap=np.full(n, 1 / 30), joint_gap=np.zeros(n), joint_jerk=rng.gamma(4.0, 1e-4, n))
+    return {**evidence, 'attention': rng.normal(0.5, 0.01, (n, 4)), 'joint_path': paths}
+
+
+def test_the_scorer_flags_an_arm_late_on_its_cycle_as_physical_and_a_normal_one_not_at_all():
+    held_out_times, held_out_paths, _, _ = run(3, 300.0, 30.0)
+    calibration = calibrate(quiet_evidence(held_out_paths, 0), held_out_times, 1.0, 30 * 3600.0, cycle=reference())
+    assert calibration.cycle is not None and calibration.scale['cycle_lag'] >= 0.05
+    times, paths, seconds_late, poses = run(2, 120.0, 30.0, slow=(48.5, 50.5))
+    late = score_sequence(calibration, 1.0, times, quiet_evidence(paths, 1))
+    normal_times, normal_paths, _, _ = run(2, 120.0, 30.0)
+    normal = score_sequence(calibration, 1.0, normal_times, quiet_evidence(normal_paths, 1))
+    assert not normal['is_anomaly'].any()
+    after_slowdown = (times >= 150.8) & (seconds_late > 0.5) & away_from_home(poses)
+    assert late['is_anomaly'][after_slowdown].mean() > 0.5
+    flagged = late['blame'][late['is_anomaly']]
+    # The flag outlasts the evidence by its persistence; those windows name no world change.
+    assert (flagged == 'physical').mean() > 0.9, dict(zip(*np.unique(flagged, return_counts=True), strict=True))
+
+
+def test_the_shipped_model_learnt_the_sim_cells_home():
+    from mcf_ros.sim.motion import HOME as SIM_HOME
+
+    header = load_artifact(Path(__file__).resolve().parent.parent / 'models' / 'ur5e_cell.mcf').header
+    cycle = CycleReference.from_dict(header['calibration']['cycle'])
+    assert np.abs(cycle.home - SIM_HOME).max() < 0.01
+    assert header['calibration']['scale']['cycle_lag'] >= 0.05
