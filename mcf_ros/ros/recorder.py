@@ -19,7 +19,9 @@ from mcf_ros.ros.runtime import message_class
 GRAPH_POLL_S = 0.1
 DRAIN_QUIET_SPINS = 3
 DRAIN_LIMIT_S = 2.0
-SUBSCRIPTION_DEPTH = 1000
+# Replayed at --rate 5, a 500 Hz joint stream is 2500 messages/s; a recorder stalled for a moment
+# on a busy 2-core machine lost a third of them with 1000.
+SUBSCRIPTION_DEPTH = 10000
 
 
 @dataclass
