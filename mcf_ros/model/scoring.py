@@ -210,6 +210,7 @@ class StreamScorer:
     def __init__(self, calibration: 'Calibration', span_s: float):
         self.calibration = calibration
         self.span_s = span_s
+        self._cycle = CycleReference.from_dict(calibration.cycle) if calibration.cycle else None
         self.reset()
 
     def reset(self) -> None:
@@ -217,7 +218,7 @@ class StreamScorer:
         self._last_end_s = -math.inf
         self._spread = {channel: TrailingMax(self.span_s) for channel in self.SPREAD}
         self._flag = PersistentFlag(self.calibration.persistence)
-        self._lag = CycleLag(CycleReference.from_dict(self.calibration.cycle)) if self.calibration.cycle else None
+        self._lag = CycleLag(self._cycle) if self._cycle else None
 
     def step(self, end_s: float, evidence: dict) -> dict:
         """Score one window from its raw evidence (`attention`, `joint_path` and the channels but DERIVED)."""
@@ -274,6 +275,7 @@ def calibrate(
     the cycle lag is never evidence). The threshold is `margin` times the score that the held-out
     data put at the target rate.
     """
+    # The lag is measured against the stored (rounded) reference, as the scorer will measure it.
     stored = cycle.to_dict() if cycle else None
     lag = CycleLag(CycleReference.from_dict(stored)) if stored else None
     attention_mean = evidence['attention'].mean(0)
