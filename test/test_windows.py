@@ -57,11 +57,35 @@ def test_a_window_whose_joints_are_lost_carries_no_joint_evidence():
 
 def test_joint_names_in_another_order_are_mapped_to_the_spec_order():
     ordered, shuffled = WindowBuilder(SPEC), WindowBuilder(SPEC)
-    for t in np.arange(0.002, 1.5, 0.002):
+    for step, t in enumerate(np.arange(0.002, 1.5, 0.002)):
         values = np.array([1.0, 2.0, 3.0]) * t
         ordered.add_joint_state(t, NAMES, values, values, values)
-        shuffled.add_joint_state(t, ('c', 'a', 'b'), values[[2, 0, 1]], values[[2, 0, 1]], values[[2, 0, 1]])
+        order = [[2, 0, 1], [0, 1, 2], [1, 2, 0, 3]][step % 3]  # the names change from message to message
+        names, shuffled_values = np.array([*NAMES, 'extra'])[order], np.append(values, -1.0)[order]
+        shuffled.add_joint_state(t, list(names), shuffled_values, shuffled_values, shuffled_values)
     assert np.array_equal(ordered.add_frame(1.4, FRAME).joints, shuffled.add_frame(1.4, FRAME).joints)
+
+
+@pytest.mark.parametrize('length_s', [1.0, 10.0])
+def test_windows_of_a_long_irregular_stream_resample_every_sample_before_them(length_s):
+    """Over 30 s the joint buffer drops old samples, and grows for a long window, without changing a window."""
+    spec = WindowSpec(joint_names=NAMES, image_size=16, length_s=length_s)
+    builder, rng = WindowBuilder(spec), np.random.default_rng(7)
+    stamps = np.cumsum(rng.uniform(0.001, 0.003, 15000))
+    samples = rng.normal(size=(len(stamps), 9))
+    frame_s, checked = 0.0, 0
+    for index, (stamp, sample) in enumerate(zip(stamps, samples, strict=True)):
+        if stamp > frame_s + 1 / 30:
+            frame_s = stamp - 1e-4
+            window = builder.add_frame(frame_s, FRAME)
+            if not window.warming_up:
+                grid = frame_s - length_s + np.arange(1, spec.grid_points + 1) / spec.grid_hz
+                past, values = stamps[:index], samples[:index]
+                expected = np.stack([np.interp(grid, past, values[:, k]) for k in range(9)], axis=1)
+                np.testing.assert_allclose(window.joints, expected, rtol=1e-6, atol=1e-6)
+                checked += 1
+        builder.add_joint_state(stamp, NAMES, sample[:3], sample[3:6], sample[6:])
+    assert checked > 500
 
 
 @pytest.mark.parametrize(

@@ -95,12 +95,14 @@ class BagReader:
             )
         return list(topics)
 
-    def messages(self, topics: Iterable[str] | None = None, start_ns: int | None = None) -> Iterator[RawMessage]:
-        """Yield messages in log-time order, optionally from `start_ns` on and for some topics only."""
+    def messages(
+        self, topics: Iterable[str] | None = None, start_ns: int | None = None, stop_ns: int | None = None
+    ) -> Iterator[RawMessage]:
+        """Yield messages in log-time order, optionally logged in [`start_ns`, `stop_ns`) and on some topics only."""
         wanted = set(self.check_topics(topics))
         connections = [c for c in self._reader.connections if c.topic in wanted]
         try:
-            for connection, stamp_ns, data in self._reader.messages(connections, start=start_ns):
+            for connection, stamp_ns, data in self._reader.messages(connections, start=start_ns, stop=stop_ns):
                 yield RawMessage(connection.topic, connection.msgtype, stamp_ns, bytes(data))
         except Exception as err:
             raise UserError(f'bag {self.path} is corrupt: {err or type(err).__name__}') from None

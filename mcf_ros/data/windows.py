@@ -11,10 +11,8 @@ seconds on the header-stamp clock; positions are radians; images are uint8 RGB.
 """
 
 import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from itertools import islice
 
 import cv2
 import numpy as np
@@ -106,8 +104,9 @@ class WindowBuilder:
     def __init__(self, spec: WindowSpec):
         self.spec = spec
         self._order = {name: i for i, name in enumerate(spec.joint_names)}
-        self._stamps: deque[float] = deque()
-        self._samples: deque[np.ndarray] = deque()
+        self._joints = _JointBuffer(len(CHANNELS) * len(spec.joint_names))
+        self._names: tuple[str, ...] | None = None
+        self._index: np.ndarray | None = None
         self._last_frame_s: float | None = None
         self._first_joint_s: float | None = None
         self._jump_to: float | None = None
@@ -116,36 +115,41 @@ class WindowBuilder:
     @property
     def latest_joint_s(self) -> float | None:
         """Return the stamp of the newest joint state buffered, or None."""
-        return self._stamps[-1] if self._stamps else None
+        return self._joints.latest_s
 
     def add_joint_state(
         self, stamp_s: float, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
         effort: Sequence[float],
     ) -> None:  # fmt: skip
         """Buffer one joint state; raises RejectedInputError if it cannot be used."""
-        if len(names) != len(set(names)) or any(name not in names for name in self._order):
-            raise RejectedInputError('joint_names', f'expected {list(self._order)}, got {list(names)}')
-        values = np.empty((len(CHANNELS), len(self._order)))
-        for row, channel in enumerate((position, velocity, effort)):
-            if len(channel) != len(names):
-                raise RejectedInputError(
-                    'joint_lengths', f'{CHANNELS[row]} has {len(channel)} values for {len(names)} names'
-                )
-            source = np.asarray(channel, dtype=np.float64)
-            values[row] = [source[list(names).index(name)] for name in self._order]
-        if not np.all(np.isfinite(values)):
+        index = self._joint_index(tuple(names))
+        for channel, values in zip(CHANNELS, (position, velocity, effort), strict=True):
+            if len(values) != len(names):
+                raise RejectedInputError('joint_lengths', f'{channel} has {len(values)} values for {len(names)} names')
+        values = np.array((position, velocity, effort), dtype=np.float64)
+        if index is not None:
+            values = values[:, index]
+        if not np.isfinite(values).all():
             raise RejectedInputError('joint_not_finite', 'NaN or inf in joint state')
         self._admit(stamp_s)
-        if self._stamps and stamp_s <= self._stamps[-1]:
+        latest = self._joints.latest_s
+        if latest is not None and stamp_s <= latest:
             raise RejectedInputError('joint_stamp_repeated', f'stamp {stamp_s:.6f} s is not after the previous one')
-        self._stamps.append(stamp_s)
-        self._samples.append(values.reshape(-1))
+        self._joints.append(stamp_s, values.reshape(-1), horizon_s=stamp_s - self.spec.length_s - 1.0)
         if self._first_joint_s is None:
             self._first_joint_s = stamp_s
-        horizon = stamp_s - self.spec.length_s - 1.0
-        while self._stamps and self._stamps[0] < horizon:
-            self._stamps.popleft()
-            self._samples.popleft()
+
+    def _joint_index(self, names: tuple[str, ...]) -> np.ndarray | None:
+        """Return where each spec joint sits in a message's names; None when they are the spec's, in order.
+
+        The answer for the last names seen is kept: a stream sends the same names every time.
+        """
+        if names != self._names:
+            if len(names) != len(set(names)) or any(name not in names for name in self._order):
+                raise RejectedInputError('joint_names', f'expected {list(self._order)}, got {list(names)}')
+            index = [names.index(name) for name in self._order]
+            self._names, self._index = names, None if index == list(range(len(names))) else np.array(index)
+        return self._index
 
     def add_frame(self, stamp_s: float, pixels: np.ndarray) -> Window:
         """Close the window that ends at this frame (uint8 HxWx3 RGB or HxW mono)."""
@@ -177,14 +181,11 @@ class WindowBuilder:
 
     def _span(self, end_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Return the buffered stamps and samples that can matter for the window ending at `end_s`."""
-        stamps = np.fromiter(self._stamps, dtype=np.float64, count=len(self._stamps))
+        stamps, samples = self._joints.stamps, self._joints.samples
         first = int(np.searchsorted(stamps, end_s - self.spec.length_s - self.spec.max_joint_gap_s, side='left'))
         last = int(np.searchsorted(stamps, end_s + SAME_INSTANT_S, side='right'))
         first = min(first, last)
-        samples = np.empty((last - first, len(CHANNELS) * len(self._order)))
-        for row, sample in enumerate(islice(self._samples, first, last)):
-            samples[row] = sample
-        return stamps[first:last], samples
+        return stamps[first:last], samples[first:last]
 
     def _admit(self, stamp_s: float) -> None:
         """Accept a stamp on the current timeline; follow a jump only once a second message confirms it.
@@ -196,7 +197,7 @@ class WindowBuilder:
         """
         if not math.isfinite(stamp_s) or stamp_s <= 0.0:
             raise RejectedInputError('stamp_invalid', f'stamp {stamp_s} s')
-        latest = max(self._stamps[-1] if self._stamps else -math.inf, self._last_frame_s or -math.inf)
+        latest = max(self._joints.latest_s or -math.inf, self._last_frame_s or -math.inf)
         if not math.isfinite(latest) or -self.spec.length_s <= stamp_s - latest <= MAX_STAMP_JUMP_S:
             self._jump_to = None
             return
@@ -206,8 +207,7 @@ class WindowBuilder:
                 'stamp_jump',
                 f'stamp {stamp_s:.3f} s is {stamp_s - latest:+.1f} s from the stream; followed once confirmed',
             )
-        self._stamps.clear()
-        self._samples.clear()
+        self._joints.clear()
         self._last_frame_s = None
         self._first_joint_s = None
         self._jump_to = None
@@ -218,10 +218,67 @@ class WindowBuilder:
         grid = end_s - self.spec.length_s + np.arange(1, self.spec.grid_points + 1) / self.spec.grid_hz
         if len(stamps) == 0:
             return None, 0.0
-        nearest = np.abs(stamps[np.clip(np.searchsorted(stamps, grid), 0, len(stamps) - 1)] - grid)
-        before = np.abs(stamps[np.clip(np.searchsorted(stamps, grid) - 1, 0, len(stamps) - 1)] - grid)
+        after = np.searchsorted(stamps, grid)
+        nearest = np.abs(stamps[np.clip(after, 0, len(stamps) - 1)] - grid)
+        before = np.abs(stamps[np.clip(after - 1, 0, len(stamps) - 1)] - grid)
         coverage = float(np.mean(np.minimum(nearest, before) <= self.spec.max_joint_gap_s))
         if coverage < MIN_JOINT_COVERAGE:
             return None, coverage
-        resampled = np.stack([np.interp(grid, stamps, samples[:, k]) for k in range(samples.shape[1])], axis=1)
-        return resampled.astype(np.float32), coverage
+        return _interpolate(grid, stamps, samples).astype(np.float32), coverage
+
+
+def _interpolate(grid: np.ndarray, stamps: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Interpolate every column of `samples` linearly at `grid`, holding the end values outside the stamps."""
+    if len(stamps) == 1:
+        return np.repeat(samples, len(grid), axis=0)
+    right = np.clip(np.searchsorted(stamps, grid, side='right'), 1, len(stamps) - 1)
+    left = right - 1
+    weight = np.clip((grid - stamps[left]) / (stamps[right] - stamps[left]), 0.0, 1.0)[:, None]
+    return samples[left] + weight * (samples[right] - samples[left])
+
+
+class _JointBuffer:
+    """Joint stamps and flattened samples in growable arrays, oldest first; old ones go when room is needed."""
+
+    def __init__(self, features: int, capacity: int = 4096):
+        self._stamps = np.empty(capacity)
+        self._samples = np.empty((capacity, features))
+        self._begin = self._end = 0
+
+    @property
+    def stamps(self) -> np.ndarray:
+        """Return the buffered stamps (a view)."""
+        return self._stamps[self._begin : self._end]
+
+    @property
+    def samples(self) -> np.ndarray:
+        """Return the buffered samples, one row per stamp (a view)."""
+        return self._samples[self._begin : self._end]
+
+    @property
+    def latest_s(self) -> float | None:
+        """Return the newest stamp, or None when empty."""
+        return float(self._stamps[self._end - 1]) if self._end > self._begin else None
+
+    def append(self, stamp_s: float, sample: np.ndarray, horizon_s: float) -> None:
+        """Add a sample; when the arrays are full, first drop those stamped before `horizon_s`."""
+        if self._end == len(self._stamps):
+            self._make_room(horizon_s)
+        self._stamps[self._end] = stamp_s
+        self._samples[self._end] = sample
+        self._end += 1
+
+    def clear(self) -> None:
+        """Drop every sample."""
+        self._begin = self._end = 0
+
+    def _make_room(self, horizon_s: float) -> None:
+        """Drop the samples before `horizon_s`, move the rest to the front, and double the arrays if half full."""
+        self._begin += int(np.searchsorted(self.stamps, horizon_s, side='left'))
+        count = self._end - self._begin
+        if count > len(self._stamps) // 2:
+            self._stamps = np.concatenate([self._stamps, np.empty_like(self._stamps)])
+            self._samples = np.concatenate([self._samples, np.empty_like(self._samples)])
+        self._stamps[:count] = self._stamps[self._begin : self._end]
+        self._samples[:count] = self._samples[self._begin : self._end]
+        self._begin, self._end = 0, count

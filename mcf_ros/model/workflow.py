@@ -11,7 +11,7 @@ import numpy as np
 
 from mcf_ros import __version__
 from mcf_ros.data.bags import BagReader
-from mcf_ros.data.dataset import bag_windows, camera_resolution, infer_spec
+from mcf_ros.data.dataset import all_bag_windows, camera_resolution, infer_spec
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.errors import UserError
@@ -48,7 +48,7 @@ def normal_windows(
     """
     train, holdout = [], []
     for path in bags:
-        windows = [w for w in bag_windows(path, spec, camera_topic, joint_topic) if w.joints is not None]
+        windows = [w for w in all_bag_windows(path, spec, camera_topic, joint_topic) if w.joints is not None]
         split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
         train += windows[:split:TRAIN_FRAME_STRIDE]
         holdout += windows[split:]
@@ -154,13 +154,14 @@ def train_from_bags(
 def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict, list[Window], Detector]:
     """Score every window of a bag with a model; return (scored arrays, metrics, windows, detector)."""
     detector = Detector(load_artifact(model), device)
+    detector.compile()
     topics = detector.artifact.header['modalities']
     camera_topic, joint_topic = topics['camera']['topic'], topics['kinematics']['topic']
     bag_spec = infer_spec(bag, camera_topic, joint_topic, detector.spec.image_size)
     detector.check_joint_names(bag_spec.joint_names)
     detector.check_camera(*camera_resolution(bag, camera_topic))
     spec = replace(detector.spec, camera_hz=bag_spec.camera_hz)
-    windows = list(bag_windows(bag, spec, camera_topic, joint_topic))
+    windows = all_bag_windows(bag, spec, camera_topic, joint_topic)
     if not windows:
         raise UserError(f'{bag} gives no windows')
     scored = detector.score(windows)
