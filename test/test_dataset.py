@@ -1,6 +1,7 @@
 """Windows from bags: a long bag decoded in two processes gives exactly the windows of one pass."""
 
 import math
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -70,3 +71,20 @@ def test_halves_join_where_the_second_agrees_with_the_first_to_its_end():
     assert dataset.join_halves(first, second) is not None
     second[4].frame_gap_s = math.nan  # at the first's end: they never agree
     assert dataset.join_halves(first, second) is None
+
+
+def test_a_worker_pool_that_breaks_falls_back_to_one_pass(tmp_path, monkeypatch):
+    class BrokenPool:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            raise BrokenProcessPool('a worker died')
+
+        def __exit__(self, *exc):
+            return False
+
+    bag = write_bag(tmp_path / 'bag', 40.0, (0.0, 0.0))
+    monkeypatch.setattr(dataset, 'ProcessPoolExecutor', BrokenPool)
+    expected = list(bag_windows(bag, SPEC, '/camera', '/joints'))
+    assert_same_windows(all_bag_windows(bag, SPEC, '/camera', '/joints'), expected)

@@ -1,5 +1,8 @@
 """The simulated cell: deterministic, realistic rates and tracking, and faults that change only their window."""
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import pytest
 from mcf_process import run_mcf
@@ -28,9 +31,9 @@ class Recording:
     """Everything one simulation emitted, parsed, keyed by header stamp (ns)."""
 
     def __init__(self, config: SimConfig):
+        self.config = config
         self.joints, self.frames = {}, {}
-        self.simulator = CellSimulator(config)
-        self.labels = self.simulator.run(self._store)
+        self.labels = CellSimulator(config).run(self._store)
 
     def _store(self, topic, stamp, data):
         if topic == CAMERA_TOPIC:
@@ -41,18 +44,31 @@ class Recording:
 
 
 @pytest.fixture(scope='module')
-def normal():
-    return Recording(SimConfig(duration_s=125.0, seed=SEED, width=SIZE, height=SIZE))
+def recordings():
+    """The normal run and the two fault runs the tests compare with it, simulated two at a time."""
+    configs = {
+        'normal': SimConfig(duration_s=125.0, seed=SEED, width=SIZE, height=SIZE),
+        'physical_faults': SimConfig(duration_s=125.0, seed=SEED, width=SIZE, height=SIZE, faults=PHYSICAL),
+        'sensor_faults': SimConfig(duration_s=105.0, seed=SEED, width=SIZE, height=SIZE, faults=SENSOR),
+    }
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context('spawn')) as pool:
+        runs = {name: pool.submit(Recording, config) for name, config in configs.items()}
+        return {name: run.result() for name, run in runs.items()}
 
 
 @pytest.fixture(scope='module')
-def physical_faults():
-    return Recording(SimConfig(duration_s=125.0, seed=SEED, width=SIZE, height=SIZE, faults=PHYSICAL))
+def normal(recordings):
+    return recordings['normal']
 
 
 @pytest.fixture(scope='module')
-def sensor_faults():
-    return Recording(SimConfig(duration_s=105.0, seed=SEED, width=SIZE, height=SIZE, faults=SENSOR))
+def physical_faults(recordings):
+    return recordings['physical_faults']
+
+
+@pytest.fixture(scope='module')
+def sensor_faults(recordings):
+    return recordings['sensor_faults']
 
 
 def differences(recording, normal, start_s, end_s):
@@ -81,7 +97,7 @@ def outside_windows(recording):
     edges = [SIM_EPOCH_NS / 1e9]
     for label in recording.labels:
         edges += [label.start_s, label.end_s]
-    edges.append(SIM_EPOCH_NS / 1e9 + recording.simulator.config.duration_s + 1e-6)
+    edges.append(SIM_EPOCH_NS / 1e9 + recording.config.duration_s + 1e-6)
     yield from zip(edges[::2], edges[1::2], strict=True)
 
 
@@ -104,7 +120,7 @@ def test_same_seed_gives_byte_identical_bags(tmp_path):
 
 
 def test_joints_track_the_program_within_0_05_rad(normal):
-    program = normal.simulator.program
+    program = CellSimulator(normal.config).program
     errors = [
         np.abs(sample[0] - program.at((stamp - SIM_EPOCH_NS) / 1e9)[0]).max() for stamp, sample in normal.joints.items()
     ]
