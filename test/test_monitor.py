@@ -206,8 +206,9 @@ def test_overload_scores_the_newest_window_and_counts_the_drops(tmp_path):
     dropped = last['windows_dropped']
     print(f'\noverload: latency p50 {np.median(latency):.0f} ms, max {latency.max():.0f} ms; {dropped} dropped')
     assert int(last['windows_dropped']) > int(last['windows_scored']), 'at 3x overload most windows are dropped'
-    # Latest-wins: a window waits at most for the one being scored, never behind a queue.
-    assert latency.max() < 2 * delay_s * 1e3 + 50
+    # Latest-wins: a window waits at most for the one being scored (< 2 inferences), never behind a queue
+    # (>= 3 inferences). The margin between is for scheduling stalls on a busy 2-core machine (68 ms seen).
+    assert latency.max() < 3 * delay_s * 1e3
 
 
 def rss_mb(pid: int) -> float:

@@ -31,10 +31,10 @@ def windows(count, seed):
     ]  # fmt: skip
 
 
-def train(config, checkpoint=None, resume=False, progress=None):
+def train(config, checkpoint=None, resume=False, progress=None, device='cpu'):
     data, held = windows(96, 0), windows(32, 1)
     return train_model(
-        data, held, SPEC, fit_normalisation(data), MODEL, config, torch.device('cpu'), progress, checkpoint, resume
+        data, held, SPEC, fit_normalisation(data), MODEL, config, torch.device(device), progress, checkpoint, resume
     )
 
 

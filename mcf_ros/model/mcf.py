@@ -150,13 +150,13 @@ class EarlyFusion(nn.Module):
 
     def __init__(self, latent_dim: int, modalities: int = 2, uses: tuple[bool, ...] = (True, True)):
         super().__init__()
-        self.uses = torch.tensor(uses)
+        self.register_buffer('uses', torch.tensor(uses), persistent=False)  # follows the model to its device
         self.project = nn.Linear(modalities * latent_dim, latent_dim)
         self.norm = nn.LayerNorm(latent_dim)
 
     def forward(self, latents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fuse latents (B, M, D); the 'attention' is a constant 0.5, as this block has none."""
-        present = (mask & self.uses.to(mask.device))[..., None].to(latents.dtype)
+        present = (mask & self.uses)[..., None].to(latents.dtype)
         fused = self.norm(self.project((latents * present).flatten(1)))
         return fused, torch.full_like(fused, 0.5)
 

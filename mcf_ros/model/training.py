@@ -11,8 +11,10 @@ their information is shared, and 0 when one is corrupted or missing. Each window
 recording never reached is not taken for an encoder offset.
 """
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -131,6 +133,28 @@ def train_model(
     After every epoch the full training state goes to `checkpoint`; with `resume`, training
     continues from it, and the result equals that of an uninterrupted run with the same seed.
     """
+    with _deterministic(device):
+        return _train(train, holdout, spec, normalisation, model_config, config, device, progress, checkpoint, resume)
+
+
+@contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    """Pick deterministic CUDA kernels while training, so that --seed gives the same weights on a GPU too."""
+    if device.type != 'cuda':
+        yield
+        return
+    os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')  # read when cuBLAS starts; deterministic GEMMs
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+
+
+def _train(train, holdout, spec, normalisation, model_config, config, device, progress, checkpoint, resume):
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = MCFAutoencoder(model_config).to(device)
@@ -150,7 +174,7 @@ def train_model(
         optimizer.load_state_dict(state['optimizer'])
         schedule.load_state_dict(state['schedule'])
         rng.bit_generator.state = state['rng']
-        torch.set_rng_state(state['torch_rng'])
+        torch.set_rng_state(state['torch_rng'].cpu())  # map_location moved it to the training device
         result.train_loss, result.holdout_loss, first_epoch = state['train_loss'], state['holdout_loss'], state['epoch']
     started = time.monotonic()
     for epoch in range(first_epoch, config.epochs):

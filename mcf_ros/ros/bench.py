@@ -11,6 +11,7 @@ process.
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ class Phase:
     """Latency (ms) and the resources of the process under test during one measured phase."""
 
     name: str
+    device: str
     windows: int
     p50_ms: float
     p99_ms: float
@@ -205,7 +207,11 @@ def _measure(
         raise RuntimeError(f'no output from {name} on {topic}:\n{log.read_text()}')
     if modes - {'nominal'}:
         raise RuntimeError(f'{name} was not scoring both streams (modes {sorted(modes)}):\n{log.read_text()}')
-    return Phase(name, len(latencies), float(np.median(latencies)), float(np.percentile(latencies, 99)), cpu, rss)
+    device = re.search(r'active on (\S+):', log.read_text())
+    return Phase(
+        name, device.group(1) if device else '-', len(latencies), float(np.median(latencies)),
+        float(np.percentile(latencies, 99)), cpu, rss,
+    )  # fmt: skip
 
 
 def bench_model(model_path: str, out: Path) -> str:
@@ -317,7 +323,7 @@ def table(results: dict) -> str:
         '|---|---|---|---|---|---|',
         row('DDS floor (echo node)', floor, floor['p50_ms'], floor['p99_ms']),
         row(f'model alone ({model["device"]}, batch 1)', None, model['p50_ms'], model['p99_ms']),
-        row('monitor, frame -> ~/scores', monitor, monitor['p50_ms'], monitor['p99_ms']),
+        row(f'monitor ({monitor["device"]}), frame -> ~/scores', monitor, monitor['p50_ms'], monitor['p99_ms']),
         f'| monitor / floor | | {results["ratio_p50_to_floor"]:.1f}x | {results["ratio_p99_to_floor"]:.1f}x | | |',
     ]
     verdict = 'within' if results['p99_within_budget'] else 'OVER'
