@@ -1,4 +1,4 @@
-"""The CUDA path: the same scores as the CPU, training on the GPU, and the monitor node on the GPU over DDS."""
+"""The CUDA path: the same scores as the CPU, and the monitor node on the GPU over DDS (training: test_training)."""
 
 import json
 from dataclasses import replace
@@ -8,12 +8,10 @@ import pytest
 import torch
 from mcf_process import run_mcf
 from synthetic_bags import write_camera_joint_bag
-from test_training import train, weights
 
 from mcf_ros.data.dataset import bag_windows
 from mcf_ros.model.artifact import load_artifact
 from mcf_ros.model.inference import Detector
-from mcf_ros.model.training import TrainConfig
 from mcf_ros.paths import share_dir
 
 pytestmark = [
@@ -49,23 +47,6 @@ def test_the_model_on_cuda_gives_the_cpu_evidence_batched_and_window_by_window(c
     np.testing.assert_allclose(
         on_cuda.evidence([masked])['kinematics_error'], on_cpu.evidence([masked])['kinematics_error'], rtol=1e-4
     )
-
-
-def test_training_on_cuda_is_deterministic_and_resumes_like_an_uninterrupted_run(tmp_path):
-    config = TrainConfig(epochs=3, batch_size=32, seed=4)
-    checkpoint = tmp_path / 'run.ckpt'
-
-    def stop_after_first_epoch(epoch, *_):
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    uninterrupted = train(config, device='cuda')
-    assert next(uninterrupted.model.parameters()).is_cuda
-    assert torch.equal(weights(train(config, device='cuda')), weights(uninterrupted))
-    with pytest.raises(KeyboardInterrupt):
-        train(config, checkpoint, progress=stop_after_first_epoch, device='cuda')
-    resumed = train(config, checkpoint, resume=True, device='cuda')
-    assert torch.equal(weights(resumed), weights(uninterrupted))
 
 
 def test_mcf_bench_runs_the_monitor_on_cuda(tmp_path):

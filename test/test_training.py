@@ -42,12 +42,25 @@ def weights(result):
     return torch.cat([p.detach().flatten() for p in result.model.parameters()])
 
 
-def test_the_same_seed_trains_the_same_weights():
+# Training on a GPU has to be just as repeatable; those cases run where torch sees one.
+DEVICES = [
+    'cpu',
+    pytest.param(
+        'cuda', marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')]
+    ),
+]
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_the_same_seed_trains_the_same_weights(device):
     config = TrainConfig(epochs=2, batch_size=32, seed=3)
-    assert torch.equal(weights(train(config)), weights(train(config)))
+    first = train(config, device=device)
+    assert next(first.model.parameters()).device.type == device
+    assert torch.equal(weights(train(config, device=device)), weights(first))
 
 
-def test_an_interrupted_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize('device', DEVICES)
+def test_an_interrupted_run_resumed_from_its_checkpoint_ends_like_an_uninterrupted_one(tmp_path, device):
     config = TrainConfig(epochs=3, batch_size=32, seed=4)
     checkpoint = tmp_path / 'run.ckpt'
 
@@ -56,11 +69,11 @@ def test_an_interrupted_run_resumed_from_its_checkpoint_ends_like_an_uninterrupt
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(config, checkpoint, progress=stop_after_first_epoch)
-    resumed = train(config, checkpoint, resume=True)
-    uninterrupted = train(config)
+        train(config, checkpoint, progress=stop_after_first_epoch, device=device)
+    resumed = train(config, checkpoint, resume=True, device=device)
+    uninterrupted = train(config, device=device)
     assert len(resumed.train_loss) == 3
-    assert torch.allclose(weights(resumed), weights(uninterrupted))
+    assert torch.equal(weights(resumed), weights(uninterrupted))
 
 
 def test_failure_injection_corrupts_or_drops_about_the_configured_share_of_inputs():
