@@ -69,7 +69,7 @@ def test_kinematics_evidence_is_the_worst_joint_channel_against_its_normal_scale
     assert scale is not None and scale.shape == (detector.spec.joint_features,) and (scale > 0).all()
     windows = [w for w in bag_windows(cell / 'normal', detector.spec, '/camera/image_raw', '/joint_states')][40:48]
     hit = windows[-1].joints.copy()
-    hit[:, 4] += 0.5  # one joint's position, off by 0.5 rad
+    hit[:, 4] += 2.0  # one joint's position, off by 2 rad: 4x the normal residual of this 2-epoch model
     windows[-1] = type(windows[-1])(windows[-1].end_s, windows[-1].image, hit, 1 / 30, 1.0)
     image, joints, mask = window_tensors(windows, detector.spec, detector.normalisation)
     with torch.inference_mode():
@@ -110,7 +110,7 @@ def test_fitting_the_residual_scale_returns_the_evidence_scoring_then_gives(cell
     import torch
 
     from mcf_ros.data.dataset import bag_windows
-    from mcf_ros.model.inference import window_tensors
+    from mcf_ros.model.inference import channel_floored, window_tensors
 
     detector = Detector(load_artifact(cell / 'model.mcf'), 'cpu')
     windows = list(bag_windows(cell / 'normal', detector.spec, '/camera/image_raw', '/joint_states'))[40:240]
@@ -119,11 +119,25 @@ def test_fitting_the_residual_scale_returns_the_evidence_scoring_then_gives(cell
         residual = ((detector.model(image, joints, mask)['joints'] - joints) ** 2).mean(dim=1).numpy()
     detector.normalisation.residual_scale = None
     fitted = detector.fit_residual_scale(windows)
-    np.testing.assert_allclose(detector.normalisation.residual_scale, np.quantile(residual, 0.9, axis=0), rtol=1e-5)
+    expected = channel_floored(np.quantile(residual, 0.9, axis=0), detector.normalisation.std, 6)
+    np.testing.assert_allclose(detector.normalisation.residual_scale, expected, rtol=1e-5)
     scored = detector.evidence(windows)
     assert set(fitted) == set(scored)
     for key in scored:
         np.testing.assert_array_equal(fitted[key], scored[key], err_msg=key)
+
+
+def test_no_joint_residual_scale_is_below_its_channels_median_in_physical_units():
+    import numpy as np
+
+    from mcf_ros.model.inference import channel_floored
+
+    # 2 joints; position, velocity, effort. Physical RMS = sqrt(scale) x std = [2, 0.2 | 0.5, 1 | 0.5, 0.6].
+    scale = np.array([4.0, 0.01, 1.0, 1.0, 0.25, 0.36])
+    std = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 1.0])
+    # Channel medians 1.1, 0.75 and 0.55, back in each feature's normalised units and squared.
+    expected = [4.0, (1.1 / 2.0) ** 2, (0.75 / 0.5) ** 2, 1.0, 0.55**2, 0.36]
+    np.testing.assert_allclose(channel_floored(scale, std, 2), expected)
 
 
 def test_a_detector_without_residual_scale_refuses_to_score(cell):

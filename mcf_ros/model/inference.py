@@ -109,6 +109,19 @@ def latent_disagreement(latents: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.nn.functional.cosine_similarity(latents[:, CAMERA], latents[:, KINEMATICS], dim=1)
 
 
+def channel_floored(scale: np.ndarray, std: np.ndarray, joints: int) -> np.ndarray:
+    """Raise each joint feature's residual scale to the median of its channel's joints, in physical units.
+
+    `scale` holds mean squared residuals of normalised features in channel-major order (position,
+    velocity, effort; `joints` each). A joint that the model rebuilds far better than the others
+    would otherwise turn any pose the recording never reached into a fault: a part placed 3 sigma
+    off moved the elbow's residual to 20-30 times its own scale, though it was normal for the arm.
+    """
+    rms = np.sqrt(scale) * std
+    floor = np.repeat(np.median(rms.reshape(-1, joints), axis=1), joints)
+    return np.maximum(scale, (floor / std) ** 2)
+
+
 def packed_evidence(forward, image: torch.Tensor, joints: torch.Tensor, mask: torch.Tensor, uses: torch.Tensor):
     """Run the model and return its evidence as one (B, D + 2 + F) tensor, so that one copy brings it to the host.
 
@@ -273,12 +286,14 @@ class Detector:
     def fit_residual_scale(self, windows: list[Window]) -> dict[str, np.ndarray]:
         """Set the joint residual scale from normal `windows` and return their evidence, in one pass.
 
-        Each joint feature's scale is its 90th percentile of mean squared residual on the windows.
+        Each joint feature's scale is its 90th percentile of mean squared residual on the windows,
+        raised to its channel's floor (see channel_floored).
         """
         raw = self._raw_evidence(windows)
         residuals = raw['joint_residuals'][np.isfinite(raw['joint_residuals']).all(axis=1)]
         # A model that does not use the joints (the camera-only baseline) has no residual to scale.
         scale = np.quantile(residuals, 0.9, axis=0) if len(residuals) else np.ones(residuals.shape[1])
+        scale = channel_floored(scale, self.normalisation.std, len(self.spec.joint_names))
         self.normalisation.residual_scale = np.maximum(scale, 1e-6).astype(np.float32)
         return self._scaled(raw)
 
