@@ -14,6 +14,7 @@ from mcf_ros.model.scoring import (
     TrailingMax,
     blame,
     calibrate,
+    combine,
     episode_threshold,
     persistent,
     score_sequence,
@@ -143,10 +144,13 @@ def test_a_channel_without_values_gets_neutral_statistics():
 
 
 def unit_calibration(persistence=3):
-    """Calibration under which every channel's z-score is its raw value, with threshold 1."""
+    """Calibration under which every channel's z-score is its raw value, with threshold 3.
+
+    A window with every source at 0 scores log(5) (the five sources joined), below the threshold.
+    """
     return Calibration(
         centre=dict.fromkeys(CHANNELS, 0.0), scale=dict.fromkeys(CHANNELS, 1.0), attention_mean=[0.5, 0.5],
-        threshold=1.0, target_false_alarms_per_hour=1.0, persistence=persistence, windows_per_hour=3600.0,
+        threshold=3.0, target_false_alarms_per_hour=1.0, persistence=persistence, windows_per_hour=3600.0,
     )  # fmt: skip
 
 
@@ -191,9 +195,30 @@ def test_a_stream_that_goes_back_in_time_starts_afresh():
 
 def test_the_concept_score_is_the_mean_attention_and_its_shift_is_evidence():
     scorer = StreamScorer(unit_calibration(persistence=1), 1.0)
-    row = scorer.step(0.0, {**kinematics_evidence([0])[0], 'attention': np.array([0.9, 0.1 + 2 * 2.5])})
-    assert row['concept_score'] == pytest.approx(3.0)
-    assert row['anomaly_score'] == pytest.approx(2.5) and row['is_anomaly']
+    row = scorer.step(0.0, {**kinematics_evidence([0])[0], 'attention': np.array([0.9, 8.1])})
+    assert row['concept_score'] == pytest.approx(4.5)
+    assert row['attention_shift'] == pytest.approx(4.0)
+    assert row['anomaly_score'] == pytest.approx(math.log(math.exp(4.0) + 4)) and row['is_anomaly']
+
+
+def test_the_anomaly_score_joins_the_sources_as_a_sum_of_tail_rates():
+    z = dict.fromkeys(CHANNELS, np.array([-50.0, -50.0, -50.0]))
+    z['camera_error'] = np.array([6.0, 6.0, -50.0])
+    z['frame_gap'] = np.array([1.0, 7.0, -50.0])  # the camera evidence is the larger of its two channels
+    z['attention_shift'] = np.array([-50.0, 5.0, -50.0])
+    z['latent_disagreement'] = np.array([-50.0, -50.0, 800.0])  # no overflow on a huge z
+    combined = combine(z)
+    assert combined['camera'].tolist() == [6.0, 7.0, -50.0]
+    expected = [
+        6.0 + math.log(1 + 4 * math.exp(-56.0)),
+        math.log(math.exp(7.0) + math.exp(5.0) + 3 * math.exp(-50.0)),
+        800.0,
+    ]
+    assert combined['anomaly'] == pytest.approx(expected)
+    one_raised, two_raised = combine({**z, 'frame_gap': np.full(3, 1.0)})['anomaly'][0], combined['anomaly'][1]
+    assert two_raised > 7.0 > one_raised, 'a second raised source lifts the score above its largest source'
+    overflowed = combine({**z, 'kinematics_error': np.array([np.inf, 0.0, 0.0])})['anomaly'][0]
+    assert overflowed == np.inf, 'a residual that overflowed is the strongest evidence, not NaN'
 
 
 def test_persistent_score_is_the_minimum_over_the_trailing_windows():
