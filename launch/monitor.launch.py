@@ -14,7 +14,8 @@ ARGUMENTS = {
         'parameter file (config/monitor.yaml)',
     ),
     'namespace': ('', 'namespace of the node'),
-    'image_topic': ('/camera/image_raw', 'camera topic (sensor_msgs/Image)'),
+    'image_topic': ('/camera/image_raw', 'camera topic (the raw one; compressed reads <image_topic>/compressed)'),
+    'image_transport': ('raw', 'raw (sensor_msgs/Image) or compressed (CompressedImage, JPEG or PNG)'),
     'joint_topic': ('/joint_states', 'joint state topic (sensor_msgs/JointState)'),
     'use_sim_time': ('false', 'follow /clock (bag replay)'),
     'log_level': ('info', 'logging level'),
@@ -37,6 +38,7 @@ def monitor(autostart: bool) -> Node:
             {
                 'model_path': config('model'),
                 'image_topic': config('image_topic'),
+                'image_transport': config('image_transport'),
                 'joint_topic': config('joint_topic'),
                 'use_sim_time': config('use_sim_time'),
             },

@@ -12,6 +12,7 @@ from mcf_ros import __version__
 from mcf_ros.errors import UserError
 from mcf_ros.progress import ProgressLine
 
+EXIT_VERDICT_NO = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
@@ -155,8 +156,18 @@ def run_sim(args: argparse.Namespace) -> int:
         for spec in CATALOGUE.values():
             print(f'{spec.name:24} {spec.modality:11} {spec.duration_s:4.1f} s  {spec.description}')
         return 0
+    from mcf_ros.sim.drivers import HABITS, parse_habits
+
+    if args.list_drivers:
+        for name, description in HABITS.items():
+            print(f'{name:14} {description}')
+        return 0
+    try:
+        habits = parse_habits(args.driver)
+    except ValueError as err:
+        raise UserError(f'--driver: {err}') from None
     if not args.out:
-        raise UserError('--out is required (or use --list-faults)')
+        raise UserError('--out is required (or use --list-faults or --list-drivers)')
     output_path(args.out, '--out', directory=True)
     if args.preview:
         output_path(args.preview, '--preview', directory=False)
@@ -185,7 +196,7 @@ def run_sim(args: argparse.Namespace) -> int:
         line.update(f'{sim_s:6.1f} / {args.duration:g} s simulated, {speed:.1f}x real time')
 
     try:
-        labels = simulate_bag(config, args.out, progress)
+        labels = simulate_bag(config, args.out, progress, habits)
     except ValueError as err:
         raise UserError(str(err)) from None
     wall = time.monotonic() - started
@@ -218,7 +229,7 @@ def run_train(args: argparse.Namespace) -> int:
     header = train_from_bags(
         args.bag, args.out, args.camera_topic, args.joint_topic, config, device, args.image_size,
         args.false_alarms_per_hour, log=to_stderr, progress=progress,
-        resume=args.resume,
+        resume=args.resume, joints=args.joints,
     )  # fmt: skip
     training, calibration = header['training'], header['calibration']
     line.finish(f'{training["epochs"]} epochs in {training["seconds"]:.0f} s')
@@ -230,6 +241,38 @@ def run_train(args: argparse.Namespace) -> int:
     for channel, centre in calibration['centre'].items():
         print(f'  {channel:19} normal 90th percentile {centre:.4g}  tail scale {calibration["scale"][channel]:.3g}')
     return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """Report what a bag holds, whether it can train a model, and (with --model) whether it fits one.
+
+    Exit 0 when the bag can train a model (with --model: fits it), 1 when it cannot, 2 for an unreadable bag.
+    """
+    from mcf_ros.data.inspection import inspect_bag
+    from mcf_ros.data.preflight import describe, model_findings, pick_topics, training_verdict
+
+    header = None
+    if args.model:
+        from mcf_ros.model.artifact import load_artifact
+
+        header = load_artifact(args.model).header
+    inspection = inspect_bag(args.bag)
+    camera_topic, joint_topic = pick_topics(inspection, args.camera_topic, args.joint_topic)
+    for line in describe(inspection):
+        print(line)
+    findings = training_verdict(inspection, camera_topic, joint_topic)
+    blocked = any(finding.blocks for finding in findings)
+    print(f'verdict: {"not trainable" if blocked else "trainable"}')
+    for finding in findings:
+        print(f'  {finding}')
+    if header is None:
+        return EXIT_VERDICT_NO if blocked else 0
+    fits = model_findings(header, inspection, header['modalities']['kinematics']['topic'])
+    misfit = any(finding.blocks for finding in fits)
+    print(f'model {args.model}: {"does not fit" if misfit else "fits"}')
+    for finding in fits:
+        print(f'  {finding}')
+    return EXIT_VERDICT_NO if misfit else 0
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -255,8 +298,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.baselines:
         models = baseline_models(args.model, device, log=to_stderr)
         metrics['baselines'] = {name: evaluate_bag(str(path), args.bag, device)[1] for name, path in models.items()}
-        metrics['baselines']['pyod_ecod'] = feature_baseline_metrics(args.model, args.bag, windows, log=to_stderr)
-    camera_topic = detector.artifact.header['modalities']['camera']['topic']
+        metrics['baselines']['pyod_ecod'] = feature_baseline_metrics(
+            args.model, args.bag, windows, metrics['input']['camera_hz'], log=to_stderr
+        )
+    camera_topic = metrics['input']['camera_topic']
     paths = write_report(
         args.report, scored, metrics, read_labels(args.bag), detector.spec.length_s, args.bag, camera_topic
     )
@@ -265,6 +310,8 @@ def run_eval(args: argparse.Namespace) -> int:
         return '-' if value is None else fmt.format(value)
 
     print(f'{metrics["n_windows"]} windows in {seconds:.1f} s ({metrics["eval_speed_vs_real_time"]:.0f}x real time)')
+    for note in metrics['input']['notes']:  # messages read but not used, by reason
+        print(f'  {note}')
     print(f'AUROC {show(metrics["auroc"])}  AUPR {show(metrics["aupr"])}  F1 {show(metrics["f1"])}  '
           f'false alarms/h {show(metrics["false_alarms_per_hour"], "{:.2f}")}  '
           f'delay {show(metrics["detection_delay_s_median"], "{:.2f} s")}  '
@@ -329,6 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--height', type=image_side, default=128, help='camera image height in pixels (default 128)')
     sim.add_argument('--fault-duration', type=positive_float, help='seconds each fault is active (default: per fault)')
     sim.add_argument('--list-faults', action='store_true', help='describe every fault and exit')
+    sim.add_argument(
+        '--driver', default='', metavar='HABITS', help='comma-separated driver habits to publish with (--list-drivers)'
+    )
+    sim.add_argument('--list-drivers', action='store_true', help='describe every driver habit and exit')
     sim.add_argument('--preview', metavar='PNG', help='also write a contact sheet of the bag')
     sim.set_defaults(run=run_sim)
 
@@ -347,7 +398,21 @@ def build_parser() -> argparse.ArgumentParser:
         '--false-alarms-per-hour', type=positive_float, default=1.0, help='calibration target (default 1)'
     )
     train.add_argument('--resume', action='store_true', help="continue an interrupted run from OUT's .ckpt")
+    train.add_argument(
+        '--joints', type=lambda text: [name for name in text.split(',') if name], metavar='A,B',
+        help='the joints to model (default: every joint that moves in the training data)',
+    )  # fmt: skip
     train.set_defaults(run=run_train)
+
+    inspect = commands.add_parser(
+        'inspect',
+        help='what a bag holds, and whether it can train (or fits) a model; exit 1 if not',
+    )
+    inspect.add_argument('bag', help='rosbag2 directory (MCAP or sqlite3)')
+    inspect.add_argument('--model', help='also say whether the bag fits this model artifact')
+    inspect.add_argument('--camera-topic', help='default /camera/image_raw (or its /compressed), or the only camera')
+    inspect.add_argument('--joint-topic', help='default /joint_states, or the only JointState topic')
+    inspect.set_defaults(run=run_inspect)
 
     evaluate = commands.add_parser('eval', help='score a bag offline and write metrics, scores.csv and plots')
     evaluate.add_argument('--model', required=True, help='model artifact')

@@ -39,3 +39,32 @@ def clean_shared_memory():
     ros_env.remove_orphaned_shm_segments()
     yield
     ros_env.remove_orphaned_shm_segments()
+
+
+@pytest.fixture(scope='session')
+def driver_cell(tmp_path_factory):
+    """A short simulated cell at 128x96 (normal, and with a camera and a kinematics fault), and a maker of its
+    driver-habit variants: `variant('nan_effort,gripper')` -> (normal, faults) bag directories, made once."""
+    from mcf_process import run_mcf
+
+    from mcf_ros.sim.drivers import parse_habits, rewrite_bag
+
+    root = tmp_path_factory.mktemp('drivers')
+    size = ['--width', '128', '--height', '96']
+    runs = {'normal': ['--seed', '11', '--duration', '30'], 'faults': ['--seed', '12', '--duration', '30']}
+    runs['faults'] += ['--faults', 'camera_black,joint_offset']
+    for name, args in runs.items():
+        result = run_mcf('sim', '--out', str(root / name), *size, *args, timeout=300)
+        assert result.returncode == 0, result.stderr
+
+    def variant(habits: str) -> tuple[Path, Path]:
+        if not habits:
+            return root / 'normal', root / 'faults'
+        out = root / habits.replace(',', '+')
+        if not out.exists():
+            out.mkdir()
+            for name in runs:
+                rewrite_bag(root / name, out / name, parse_habits(habits))
+        return out / 'normal', out / 'faults'
+
+    return variant

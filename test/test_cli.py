@@ -18,7 +18,7 @@ def torch_sees_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-SUBCOMMANDS = ['sim', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
+SUBCOMMANDS = ['sim', 'inspect', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
 
 
 def assert_one_line_error(result, expected_text):
@@ -111,6 +111,8 @@ BAD_INPUT = [
     ('sim', ['--out', '{tmp}/b', '--task', 'weld_seam', '--duration', '40', '--faults', 'dropped_payload'],
      'needs a task that carries parts'),
     ('sim', [], '--out is required'),
+    ('sim', ['--out', '{tmp}/b', '--driver', 'flaky'], 'unknown driver habit flaky'),
+    ('sim', ['--out', '{tmp}/b', '--driver', 'jpeg,png'], 'at most one camera habit'),
     ('sim', ['--out', '{bag}'], 'output already exists'),
     ('sim', ['--out', '{file}/b'], 'is a file'),
     ('sim', ['--out', '{tmp}/b', '--preview', '{file}/p.png'], 'is a file'),
@@ -125,6 +127,9 @@ BAD_INPUT = [
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--resume'], 'no checkpoint to resume from'),
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--camera-topic', '/nope'], 'Image topic /nope'),
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--device', 'tpu'], "invalid choice: 'tpu'"),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--joints', 'elbow'], '--joints elbow: not on /joint_states'),
+    ('inspect', [], 'the following arguments are required: bag'),
+    ('inspect', ['{bag}', '--model', '{tmp}/no.mcf'], 'model not found'),
     ('eval', ['--model', '{tmp}/no.mcf', '--bag', '{bag}', '--report', '{tmp}/r'], 'model not found'),
     ('eval', ['--model', '{file}', '--bag', '{bag}', '--report', '{tmp}/r'], 'not an mcf model artifact'),
     ('eval', ['--model', '{model}', '--bag', '{tmp}/none', '--report', '{tmp}/r'], 'bag not found'),

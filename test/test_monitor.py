@@ -299,3 +299,5 @@ def test_bench_measures_the_floor_the_model_and_the_monitor_in_one_run(tmp_path)
     assert results['model']['p99_ms'] > 0 and results['monitor']['rss_mb'] > 0
     assert results['ratio_p50_to_floor'] == pytest.approx(results['monitor']['p50_ms'] / results['floor']['p50_ms'])
     assert '| monitor / floor |' in result.stdout
+    assert set(results['frame_to_input']) == {'raw rgb8', 'jpeg', 'png'}
+    assert '| frame -> model input, jpeg' in result.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mcf_ros.ros.monitor import PARAMETERS
+from mcf_ros.ros.parameters import PARAMETERS
 
 ROOT = Path(__file__).resolve().parent.parent
 

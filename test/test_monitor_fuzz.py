@@ -40,11 +40,13 @@ MALFORMED = {
     'image of huge size': ('image_too_large', lambda c: image(c, height=50000, width=50000, data_bytes=16), 'camera'),
     'image encoding 16UC1': ('image_encoding', lambda c: image(c, encoding='16UC1'), 'camera'),
     'image of another resolution': ('image_resolution', lambda c: image(c, height=48, width=64), 'camera'),
-    'joint lengths disagree': ('joint_lengths', lambda c: joint_state(c, lengths=(6, 5, 6)), 'kinematics'),
-    'joint NaN': ('joint_not_finite', lambda c: joint_state(c, position=[np.nan] + [0.1] * 5), 'kinematics'),
-    'joint inf': ('joint_not_finite', lambda c: joint_state(c, position=[np.inf] + [0.1] * 5), 'kinematics'),
-    'unknown joint names': ('joint_names', lambda c: joint_state(c, names=[f'j{i}' for i in range(6)]), 'kinematics'),
-    'missing joint names': ('joint_names', lambda c: joint_state(c, UR_JOINTS[:5], lengths=(5,) * 3), 'kinematics'),
+    'joint lengths disagree': ('joint_velocity_length', lambda c: joint_state(c, lengths=(6, 5, 6)), 'kinematics'),
+    'joint NaN': ('joint_position_not_finite', lambda c: joint_state(c, position=[np.nan] + [0.1] * 5), 'kinematics'),
+    'joint inf': ('joint_position_not_finite', lambda c: joint_state(c, position=[np.inf] + [0.1] * 5), 'kinematics'),
+    'a name twice': ('joint_names', lambda c: joint_state(c, names=[*UR_JOINTS[:5], UR_JOINTS[0]]), 'kinematics'),
+    'joints overlapping the live layout': (
+        'joint_layout', lambda c: joint_state(c, UR_JOINTS[:5], lengths=(5,) * 3), 'kinematics'
+    ),
     'zero stamp': ('stamp_invalid', lambda c: joint_state(c, stamp_s=0.0), 'kinematics'),
     'stamp far in the future': ('stamp_jump', lambda c: joint_state(c, stamp_s=now_s(c) + 3600), 'kinematics'),
     'stamp far in the past': ('stamp_jump', lambda c: joint_state(c, stamp_s=now_s(c) - 3600), 'kinematics'),
@@ -72,6 +74,11 @@ def test_every_kind_of_malformed_input_is_counted_logged_once_and_scoring_goes_o
             reordered = [UR_JOINTS[i] for i in (5, 3, 1, 0, 2, 4)]
             for _ in range(10):  # reordered names are valid input, not a reject
                 cell.joints.publish(joint_state(cell, names=reordered))
+            before = len(cell.received.scores)
+            for _ in range(COPIES):  # another driver's joints on the topic (a gripper) are ignored and counted
+                cell.joints.publish(joint_state(cell, names=[f'j{i}' for i in range(6)]))
+                time.sleep(0.05)
+            cell.wait_for(lambda b=before: len(cell.received.scores) > b + 3, 5, 'scoring after other joints')
             burst_start = len(cell.received.scores)
             for _ in range(5000):  # ten times the joint rate, for about a second
                 cell.joints.publish(joint_state(cell))
@@ -92,7 +99,7 @@ def test_every_kind_of_malformed_input_is_counted_logged_once_and_scoring_goes_o
         assert int(counts.get(f'rejected_{reason}', 0)) >= number, f'{reason}: {counts}'
         logged = [line for line in text.splitlines() if 'rejected input' in line and f': {reason}:' in line]
         assert len(logged) == 1, f'{reason} logged {len(logged)} times (must be once per 10 s)'
-    assert 'rejected_joint_names' in counts and int(counts['rejected_joint_names']) == 2 * COPIES, (
-        'reordered joint names must be accepted'
-    )
+    assert int(counts['rejected_joint_names']) == COPIES, 'reordered joint names must be accepted'
+    assert int(counts['joint_states_ignored']) == COPIES, 'joint states of other joints are ignored, not rejected'
+    assert counts['ignored_joints'] == ', '.join(f'j{i}' for i in range(6))
     print(f'\nrejects by reason: { {k: v for k, v in counts.items() if k.startswith("rejected_")} }')

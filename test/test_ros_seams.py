@@ -9,6 +9,7 @@ from sensor_msgs.msg import Image, JointState
 
 from mcf_ros.data.windows import RejectedInputError
 from mcf_ros.ros.seams import BACKENDS, check_image, image_rgb
+from mcf_ros.ros.standins.diagnostic_updater import DiagnosticStatusWrapper
 from mcf_ros.ros.standins.message_filters import ApproximateTimeSynchronizer, Cache, SimpleFilter
 
 
@@ -96,6 +97,9 @@ def test_images_convert_to_rgb_from_every_supported_encoding(step):
     assert np.array_equal(image_rgb(image('bgr8', rgb[..., ::-1].copy(), step)), rgb)
     mono = rgb[..., 0].copy()
     assert np.array_equal(image_rgb(image('mono8', mono, step)), np.repeat(mono[..., None], 3, axis=2))
+    alpha = np.full((2, 3, 1), 9, np.uint8)
+    assert np.array_equal(image_rgb(image('rgba8', np.concatenate([rgb, alpha], axis=2), step)), rgb)
+    assert np.array_equal(image_rgb(image('bgra8', np.concatenate([rgb[..., ::-1], alpha], axis=2), step)), rgb)
 
 
 def broken(**fields) -> Image:
@@ -127,3 +131,10 @@ def test_frames_of_another_resolution_than_the_models_are_rejected():
     with pytest.raises(RejectedInputError, match='4x4 frames; the model was trained on 640x480') as rejected:
         check_image(broken(), resolution=(640, 480))
     assert rejected.value.reason == 'image_resolution'
+
+
+def test_the_diagnostics_stand_in_refuses_a_value_that_is_not_a_string_as_diagnostic_updater_does():
+    status = DiagnosticStatusWrapper()
+    status.add('windows_scored', '3')
+    with pytest.raises(TypeError, match='windows_scored'):
+        status.add('windows_scored', 3)

@@ -8,8 +8,9 @@ import pytest
 from mcf_process import run_mcf
 
 from mcf_ros.data.bags import BagReader
+from mcf_ros.data.images import raw_pixels
 from mcf_ros.data.labels import read_labels
-from mcf_ros.data.messages import image_pixels, parse
+from mcf_ros.data.messages import parse
 from mcf_ros.faults.catalogue import CATALOGUE
 from mcf_ros.sim.cell import (
     CAMERA_HZ,
@@ -37,7 +38,7 @@ class Recording:
 
     def _store(self, topic, stamp, data):
         if topic == CAMERA_TOPIC:
-            self.frames[stamp] = image_pixels(parse(data, 'sensor_msgs/msg/Image')).astype(np.int16)
+            self.frames[stamp] = raw_pixels(parse(data, 'sensor_msgs/msg/Image')).astype(np.int16)
         else:
             message = parse(data, 'sensor_msgs/msg/JointState')
             self.joints[stamp] = np.stack([message.position, message.velocity, message.effort])

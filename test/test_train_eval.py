@@ -49,11 +49,11 @@ def test_train_writes_an_artifact_with_the_cell_and_its_calibration(cell):
     assert header['modalities']['camera']['resolution'] == [32, 32]
 
 
-def test_a_model_refuses_frames_of_another_camera_resolution(cell):
-    detector = Detector(load_artifact(cell / 'model.mcf'), 'cpu')
-    detector.check_camera(32, 32)
-    with pytest.raises(ArtifactError, match='trained on 32x32 camera frames, these are 64x48'):
-        detector.check_camera(64, 48)
+def test_a_model_refuses_frames_of_another_camera_resolution(cell, tmp_path):
+    bag = write_camera_joint_bag(tmp_path / 'wide', duration_s=2.0, width=64, height=48)
+    result = run_mcf('eval', '--model', str(cell / 'model.mcf'), '--bag', str(bag), '--report', str(tmp_path / 'r'))
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert 'has frames of 64x48; the model was trained on 32x32: train on data from this camera' in result.stderr
 
 
 def test_kinematics_evidence_is_the_worst_joint_channel_against_its_normal_scale(cell):
@@ -119,7 +119,7 @@ def test_fitting_the_residual_scale_returns_the_evidence_scoring_then_gives(cell
         residual = ((detector.model(image, joints, mask)['joints'] - joints) ** 2).mean(dim=1).numpy()
     detector.normalisation.residual_scale = None
     fitted = detector.fit_residual_scale(windows)
-    expected = channel_floored(np.quantile(residual, 0.9, axis=0), detector.normalisation.std, 6)
+    expected = channel_floored(np.quantile(residual, 0.9, axis=0), detector.normalisation.std, detector.spec.features)
     np.testing.assert_allclose(detector.normalisation.residual_scale, expected, rtol=1e-5)
     scored = detector.evidence(windows)
     assert set(fitted) == set(scored)
@@ -137,7 +137,19 @@ def test_no_joint_residual_scale_is_below_its_channels_median_in_physical_units(
     std = np.array([1.0, 2.0, 0.5, 1.0, 1.0, 1.0])
     # Channel medians 1.1, 0.75 and 0.55, back in each feature's normalised units and squared.
     expected = [4.0, (1.1 / 2.0) ** 2, (0.75 / 0.5) ** 2, 1.0, 0.55**2, 0.36]
-    np.testing.assert_allclose(channel_floored(scale, std, 2), expected)
+    features = ((0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1))  # (channel, joint), channel-major
+    np.testing.assert_allclose(channel_floored(scale, std, features), expected)
+
+
+def test_the_residual_floor_takes_each_channels_median_over_the_joints_that_have_it():
+    import numpy as np
+
+    from mcf_ros.model.inference import channel_floored
+
+    # 3 joints with position; only joint 2 has velocity: its floor is its own scale, nothing is raised.
+    features = ((0, 0), (0, 1), (0, 2), (1, 2))
+    scale, std = np.array([1.0, 4.0, 9.0, 0.01]), np.ones(4)
+    np.testing.assert_allclose(channel_floored(scale, std, features), [4.0, 4.0, 9.0, 0.01])
 
 
 def test_a_detector_without_residual_scale_refuses_to_score(cell):
@@ -169,7 +181,8 @@ def test_eval_writes_metrics_scores_and_plots(cell):
 def test_eval_refuses_a_bag_whose_joints_differ_from_the_model(cell, tmp_path):
     other = write_camera_joint_bag(tmp_path / 'other', duration_s=2, width=32, height=32, joint_names=list('abcdef'))
     result = run_mcf('eval', '--model', str(cell / 'model.mcf'), '--bag', str(other), '--report', str(tmp_path / 'r'))
-    assert result.returncode == 2 and 'model expects joints' in result.stderr and 'Traceback' not in result.stderr
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert 'the bag lacks the model joints shoulder_pan_joint' in result.stderr, result.stderr
 
 
 def test_train_refuses_a_bag_with_labelled_faults(cell, tmp_path):

@@ -91,18 +91,110 @@ def test_windows_of_a_long_irregular_stream_resample_every_sample_before_them(le
 @pytest.mark.parametrize(
     ('names', 'values', 'reason'),
     [
-        (('a', 'b'), [[0, 0]] * 3, 'joint_names'),
-        (('a', 'b', 'x'), [[0, 0, 0]] * 3, 'joint_names'),
         (('a', 'a', 'b', 'c'), [[0, 0, 0, 0]] * 3, 'joint_names'),
-        (NAMES, [[0, 0, 0], [0, 0], [0, 0, 0]], 'joint_lengths'),
-        (NAMES, [[0, np.nan, 0], [0, 0, 0], [0, 0, 0]], 'joint_not_finite'),
-        (NAMES, [[0, np.inf, 0], [0, 0, 0], [0, 0, 0]], 'joint_not_finite'),
+        (NAMES, [[0, 0, 0], [0, 0], [0, 0, 0]], 'joint_velocity_length'),
+        (NAMES, [[0, 0], [0, 0, 0], [0, 0, 0]], 'joint_position_length'),
+        (NAMES, [[0, np.nan, 0], [0, 0, 0], [0, 0, 0]], 'joint_position_not_finite'),
+        (NAMES, [[0, 0, 0], [0, 0, 0], [0, np.inf, 0]], 'joint_effort_not_finite'),
     ],
 )
-def test_unusable_joint_states_are_rejected_with_a_reason(names, values, reason):
+def test_unusable_joint_states_are_rejected_naming_the_channel(names, values, reason):
     with pytest.raises(RejectedInputError) as rejected:
-        WindowBuilder(SPEC).add_joint_state(0.0, names, *values)
+        WindowBuilder(SPEC).add_joint_state(1.0, names, *values)
     assert rejected.value.reason == reason
+
+
+def feed_split(builder, start_s, end_s, groups, rate_hz=500.0, extra=None):
+    """Feed the sine of feed_sine with the joints split across messages: one message per group of names."""
+    for t in np.arange(start_s, end_s, 1.0 / rate_hz):
+        position = {name: np.sin(2 * np.pi * 0.7 * t + k) for k, name in enumerate(NAMES)}
+        for names in groups:
+            values = [position[name] for name in names]
+            builder.add_joint_state(t, names, values, np.cos(values), np.full(len(names), 2.0))
+        if extra is not None:
+            extra(builder, t)
+
+
+def test_joints_split_across_messages_give_the_same_window_as_one_message():
+    whole, split = WindowBuilder(SPEC), WindowBuilder(SPEC)
+    feed_sine(whole, 0.002, 1.6)
+    feed_split(split, 0.002, 1.6, [('c', 'a'), ('b',)])
+    expected, window = whole.add_frame(1.5, FRAME), split.add_frame(1.5, FRAME)
+    np.testing.assert_array_equal(window.joints, expected.joints)
+    assert (window.joint_coverage, window.joint_rate_ratio) == (expected.joint_coverage, expected.joint_rate_ratio)
+
+
+def test_other_joints_on_the_topic_are_returned_as_ignored_and_change_nothing():
+    plain, mixed = WindowBuilder(SPEC), WindowBuilder(SPEC)
+    feed_sine(plain, 0.002, 1.6)
+    ignored = []
+
+    def gripper(builder, t):
+        if round(t * 500) % 25 == 0:  # 20 Hz, position only
+            ignored.append(builder.add_joint_state(t + 1e-4, ('finger_l', 'finger_r'), [0.01, 0.01], [], []))
+
+    feed_split(mixed, 0.002, 1.6, [NAMES], extra=gripper)
+    assert ignored and all(names == ('finger_l', 'finger_r') for names in ignored)
+    np.testing.assert_array_equal(mixed.add_frame(1.5, FRAME).joints, plain.add_frame(1.5, FRAME).joints)
+
+
+def test_a_message_with_model_and_other_joints_returns_the_others():
+    builder = WindowBuilder(SPEC)
+    assert builder.add_joint_state(1.0, ('x', 'a', 'b', 'c'), [0] * 4, [0] * 4, [0] * 4) == ('x',)
+
+
+def test_a_channel_the_model_does_not_use_may_be_nan_or_empty():
+    spec = WindowSpec(joint_names=NAMES, image_size=16, interfaces=(('position', 'velocity'),) * 3)
+    assert spec.joint_features == 6
+    builder = WindowBuilder(spec)
+    for t in np.arange(0.002, 1.6, 0.002):
+        position = [np.sin(t + k) for k in range(3)]
+        effort = [] if t < 0.8 else [np.nan] * 3  # a driver without torque sensing: empty, then NaN
+        builder.add_joint_state(t, NAMES, position, np.cos(position), effort)
+    window = builder.add_frame(1.5, FRAME)
+    assert window.joints.shape == (SPEC.grid_points, 6) and np.isfinite(window.joints).all()
+
+
+def test_a_position_only_joint_takes_one_column():
+    spec = WindowSpec(
+        joint_names=NAMES, image_size=16, interfaces=(('position', 'velocity', 'effort'),) * 2 + (('position',),)
+    )
+    assert spec.features == ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 1))
+    builder = WindowBuilder(spec)
+    feed_sine(builder, 0.002, 1.6)
+    window = builder.add_frame(1.5, FRAME)
+    assert window.joints.shape == (SPEC.grid_points, 7)
+
+
+def test_a_slow_group_is_covered_by_its_own_rate():
+    """A 20 Hz joint next to 500 Hz ones: its gaps are its rate, not missing data."""
+    spec = WindowSpec(joint_names=NAMES, image_size=16, joint_rates_hz=(500.0, 500.0, 20.0))
+    builder = WindowBuilder(spec)
+    for t in np.arange(0.002, 1.6, 0.002):
+        builder.add_joint_state(t, ('a', 'b'), [t, t], [1, 1], [0, 0])
+        if round(t * 500) % 25 == 0:
+            builder.add_joint_state(t, ('c',), [t], [1], [0])
+    window = builder.add_frame(1.5, FRAME)
+    assert window.joints is not None and window.joint_coverage == 1.0
+    assert window.joint_rate_ratio == pytest.approx(1.0, abs=0.03)
+    np.testing.assert_allclose(window.joints[:, 2], window.joints[:, 0], atol=1e-9)
+
+
+def test_a_model_joint_that_never_arrives_leaves_the_joints_missing():
+    builder = WindowBuilder(SPEC)
+    feed_split(builder, 0.002, 1.6, [('a', 'b')])
+    window = builder.add_frame(1.5, FRAME)
+    assert window.joints is None and window.joint_coverage == 0.0
+
+
+def test_a_layout_overlapping_a_live_one_is_rejected_and_replaces_it_once_that_one_is_quiet():
+    builder = WindowBuilder(SPEC)
+    feed_sine(builder, 0.002, 1.6)
+    with pytest.raises(RejectedInputError) as rejected:
+        builder.add_joint_state(1.6, ('a', 'b'), [0, 0], [0, 0], [0, 0])
+    assert rejected.value.reason == 'joint_layout'
+    feed_split(builder, 2.7, 4.2, [('a', 'b'), ('c',)])  # a re-configured driver, a window after the old layout
+    assert builder.add_frame(4.1, FRAME).joints is not None
 
 
 def test_a_joint_gap_longer_than_half_the_window_leaves_the_joints_missing():

@@ -68,6 +68,14 @@ class BagReader:
         return {c.topic: c.msgtype for c in self._reader.connections}
 
     @property
+    def topic_counts(self) -> dict[str, int]:
+        """Map each topic to its message count, as the bag's index records it."""
+        counts: dict[str, int] = {}
+        for connection in self._reader.connections:
+            counts[connection.topic] = counts.get(connection.topic, 0) + connection.msgcount
+        return counts
+
+    @property
     def message_count(self) -> int:
         """Count the messages on all topics."""
         return self._reader.message_count

@@ -1,6 +1,6 @@
-"""Build and parse the two sensor messages as CDR bytes, without rclpy (rosbags typestore).
+"""Build and parse the sensor messages as CDR bytes, without rclpy (rosbags typestore).
 
-Stamps are nanoseconds on the header clock; images are HxWx3 (rgb8) or HxW (mono8) uint8 arrays.
+Stamps are nanoseconds on the header clock; images are HxWxC or HxW (mono8) uint8 arrays.
 """
 
 import struct
@@ -8,14 +8,15 @@ import struct
 import numpy as np
 
 from mcf_ros.data.bags import typestore
+from mcf_ros.data.images import COMPRESSED_IMAGE, IMAGE
 from mcf_ros.data.windows import RejectedInputError
 
-IMAGE = 'sensor_msgs/msg/Image'
 CDR_HEADER = 4  # encapsulation bytes before a serialized message
 JOINT_STATE = 'sensor_msgs/msg/JointState'
 
 _STORE = typestore()
 _Image = _STORE.types[IMAGE]
+_CompressedImage = _STORE.types[COMPRESSED_IMAGE]
 _JointState = _STORE.types[JOINT_STATE]
 _Header = _STORE.types['std_msgs/msg/Header']
 _Time = _STORE.types['builtin_interfaces/msg/Time']
@@ -25,10 +26,10 @@ def _header(stamp_ns: int, frame_id: str):
     return _Header(stamp=_Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id)
 
 
-def image_cdr(stamp_ns: int, pixels: np.ndarray, frame_id: str) -> bytes:
-    """Serialize an rgb8 (HxWx3) or mono8 (HxW) image."""
+def image_cdr(stamp_ns: int, pixels: np.ndarray, frame_id: str, encoding: str | None = None) -> bytes:
+    """Serialize an image: pixels in `encoding`'s channel order (default rgb8 for HxWx3, mono8 for HxW)."""
     height, width = pixels.shape[:2]
-    encoding = 'rgb8' if pixels.ndim == 3 else 'mono8'
+    encoding = encoding or ('rgb8' if pixels.ndim == 3 else 'mono8')
     message = _Image(
         header=_header(stamp_ns, frame_id),
         height=height,
@@ -39,6 +40,14 @@ def image_cdr(stamp_ns: int, pixels: np.ndarray, frame_id: str) -> bytes:
         data=np.ascontiguousarray(pixels).reshape(-1),
     )
     return bytes(_STORE.serialize_cdr(message, IMAGE))
+
+
+def compressed_image_cdr(stamp_ns: int, image_format: str, data: bytes, frame_id: str) -> bytes:
+    """Serialize a CompressedImage; `image_format` as image_transport writes it, e.g. 'rgb8; jpeg compressed bgr8'."""
+    message = _CompressedImage(
+        header=_header(stamp_ns, frame_id), format=image_format, data=np.frombuffer(data, np.uint8)
+    )
+    return bytes(_STORE.serialize_cdr(message, COMPRESSED_IMAGE))
 
 
 def joint_state_cdr(
@@ -103,38 +112,3 @@ def joint_state_fields(data: bytes) -> tuple[int, tuple[str, ...], np.ndarray, n
 def stamp_ns(message) -> int:
     """Return a message's header stamp in nanoseconds."""
     return message.header.stamp.sec * 10**9 + message.header.stamp.nanosec
-
-
-def image_pixels(message) -> np.ndarray:
-    """Return an rgb8/mono8 Image's pixels as an HxWx3 or HxW uint8 view (row padding removed)."""
-    channels = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}[message.encoding]
-    rows = np.asarray(message.data, dtype=np.uint8).reshape(message.height, message.step)
-    pixels = rows[:, : message.width * channels].reshape(message.height, message.width, channels)
-    return pixels[..., 0] if channels == 1 else pixels
-
-
-IMAGE_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}
-MAX_IMAGE_PIXELS = 4096 * 4096
-
-
-def check_image_layout(
-    height: int, width: int, step: int, encoding: str, data_bytes: int, resolution: tuple[int, int] | None = None
-) -> None:
-    """Raise RejectedInputError naming what is wrong with an Image's layout, before any pixel is read.
-
-    `resolution` (width, height), when given, is the only frame size accepted.
-    """
-    if encoding not in IMAGE_CHANNELS:
-        raise RejectedInputError('image_encoding', f'encoding {encoding!r} is not one of {", ".join(IMAGE_CHANNELS)}')
-    if height == 0 or width == 0:
-        raise RejectedInputError('image_empty', f'image is {width}x{height}')
-    if height * width > MAX_IMAGE_PIXELS:
-        raise RejectedInputError('image_too_large', f'{width}x{height} is over {MAX_IMAGE_PIXELS} pixels')
-    if step < width * IMAGE_CHANNELS[encoding]:
-        raise RejectedInputError('image_step', f'step {step} < width {width} x {IMAGE_CHANNELS[encoding]} bytes')
-    if data_bytes != step * height:
-        raise RejectedInputError('image_data_length', f'{data_bytes} bytes of data for step {step} x height {height}')
-    if resolution is not None and (width, height) != tuple(resolution):
-        raise RejectedInputError(
-            'image_resolution', f'{width}x{height} frames; the model was trained on {resolution[0]}x{resolution[1]}'
-        )

@@ -37,7 +37,12 @@ class RejectedInputError(ValueError):
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """How windows are cut: the joints (in order), the window length and grid, and the model's image side."""
+    """How windows are cut: the joints (in order), the window length and grid, and the model's image side.
+
+    `interfaces` names, per joint, the channels the model uses (position always; velocity and effort
+    where the training data had them); `joint_rates_hz` is each joint's publish rate (joints that
+    arrive in one message share it). Both default to every channel and `joint_hz` for every joint.
+    """
 
     joint_names: tuple[str, ...]
     length_s: float = 1.0
@@ -46,6 +51,20 @@ class WindowSpec:
     max_joint_gap_s: float = 0.05
     camera_hz: float = 30.0
     joint_hz: float = 500.0
+    interfaces: tuple[tuple[str, ...], ...] = ()
+    joint_rates_hz: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        joints = len(self.joint_names)
+        interfaces = tuple(tuple(c for c in CHANNELS if c in used) for used in self.interfaces) or (CHANNELS,) * joints
+        rates = tuple(float(rate) for rate in self.joint_rates_hz) or (float(self.joint_hz),) * joints
+        if len(interfaces) != joints or len(rates) != joints:
+            raise ValueError(f'{joints} joints, {len(interfaces)} interface lists and {len(rates)} rates')
+        if any('position' not in used for used in interfaces):
+            raise ValueError('every joint needs its position')
+        object.__setattr__(self, 'joint_names', tuple(self.joint_names))
+        object.__setattr__(self, 'interfaces', interfaces)
+        object.__setattr__(self, 'joint_rates_hz', rates)
 
     @property
     def grid_points(self) -> int:
@@ -53,18 +72,31 @@ class WindowSpec:
         return round(self.length_s * self.grid_hz)
 
     @property
+    def features(self) -> tuple[tuple[int, int], ...]:
+        """Return the (channel index, joint index) of each joint feature, channel-major: every position comes first."""
+        return tuple(
+            (c, j) for c, channel in enumerate(CHANNELS) for j, used in enumerate(self.interfaces) if channel in used
+        )
+
+    @property
     def joint_features(self) -> int:
-        """Return the number of joint values per grid point (joints x channels)."""
-        return len(self.joint_names) * len(CHANNELS)
+        """Return the number of joint values per grid point."""
+        return len(self.features)
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
-        return {**asdict(self), 'joint_names': list(self.joint_names)}
+        return {
+            **asdict(self),
+            'joint_names': list(self.joint_names),
+            'interfaces': [list(used) for used in self.interfaces],
+            'joint_rates_hz': list(self.joint_rates_hz),
+        }
 
     @classmethod
     def from_dict(cls, values: dict) -> 'WindowSpec':
-        """Build from `to_dict` output."""
-        return cls(**{**values, 'joint_names': tuple(values['joint_names'])})
+        """Build from `to_dict` output (an artifact from before interfaces and rates gets every channel at joint_hz)."""
+        interfaces = tuple(tuple(used) for used in values.get('interfaces', ()))
+        return cls(**{**values, 'joint_names': tuple(values['joint_names']), 'interfaces': interfaces})
 
 
 @dataclass
@@ -96,17 +128,20 @@ class Window:
 class WindowBuilder:
     """Incremental window builder: feed joint states and frames in stamp order; each frame closes a window.
 
-    A confirmed jump of the stamps (a bag loop, a sim-time reset) clears the buffers, so old and new
-    data never mix; a lone stray stamp is rejected. Until a full window of joints has been seen
-    since the start or a reset, windows are marked `warming_up`: they are not evidence of anything.
+    Joint states come as drivers publish them: the model's joints are taken by name from whichever
+    messages carry them, in any order, split across messages or next to other joints (a gripper, a
+    conveyor), whose names `add_joint_state` returns and otherwise leaves alone. The joints that
+    arrive together form a group with its own buffer, rate and coverage; a channel the model does
+    not use may be empty or NaN. A confirmed jump of the stamps (a bag loop, a sim-time reset)
+    clears the buffers, so old and new data never mix; a lone stray stamp is rejected. Until a full
+    window of joints has been seen since the start or a reset, windows are marked `warming_up`.
     """
 
     def __init__(self, spec: WindowSpec):
         self.spec = spec
         self._order = {name: i for i, name in enumerate(spec.joint_names)}
-        self._joints = _JointBuffer(len(CHANNELS) * len(spec.joint_names))
-        self._names: tuple[str, ...] | None = None
-        self._index: np.ndarray | None = None
+        self._routes: dict[tuple[str, ...], _Route | None] = {}
+        self._groups: dict[tuple[int, ...], _JointGroup] = {}
         self._last_frame_s: float | None = None
         self._first_joint_s: float | None = None
         self._jump_to: float | None = None
@@ -115,41 +150,72 @@ class WindowBuilder:
     @property
     def latest_joint_s(self) -> float | None:
         """Return the stamp of the newest joint state buffered, or None."""
-        return self._joints.latest_s
+        stamps = [group.buffer.latest_s for group in self._groups.values() if group.buffer.latest_s is not None]
+        return max(stamps, default=None)
 
     def add_joint_state(
         self, stamp_s: float, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
         effort: Sequence[float],
-    ) -> None:  # fmt: skip
-        """Buffer one joint state; raises RejectedInputError if it cannot be used."""
-        index = self._joint_index(tuple(names))
-        for channel, values in zip(CHANNELS, (position, velocity, effort), strict=True):
-            if len(values) != len(names):
-                raise RejectedInputError('joint_lengths', f'{channel} has {len(values)} values for {len(names)} names')
-        values = np.array((position, velocity, effort), dtype=np.float64)
-        if index is not None:
-            values = values[:, index]
-        if not np.isfinite(values).all():
-            raise RejectedInputError('joint_not_finite', 'NaN or inf in joint state')
+    ) -> tuple[str, ...]:  # fmt: skip
+        """Buffer the model's joints of one joint state and return the names it ignored (all, without a model joint).
+
+        Raises RejectedInputError if the model's joints in it cannot be used.
+        """
+        names = tuple(names)
+        route = self._route(names)
+        if route is None:
+            return names
+        arrays = (position, velocity, effort)
+        values = np.empty(route.width)
+        for channel, picks, columns in route.takes:
+            given = arrays[channel]
+            name = CHANNELS[channel]
+            if len(given) != len(names):
+                raise RejectedInputError(f'joint_{name}_length', f'{len(given)} {name} values for {len(names)} names')
+            taken = np.asarray(given, dtype=np.float64)[picks]
+            if not np.isfinite(taken).all():
+                raise RejectedInputError(f'joint_{name}_not_finite', f'NaN or inf {name} of a model joint')
+            values[columns] = taken
         self._admit(stamp_s)
-        latest = self._joints.latest_s
+        group = self._group(route.group, stamp_s)
+        latest = group.buffer.latest_s
         if latest is not None and stamp_s <= latest:
             raise RejectedInputError('joint_stamp_repeated', f'stamp {stamp_s:.6f} s is not after the previous one')
-        self._joints.append(stamp_s, values.reshape(-1), horizon_s=stamp_s - self.spec.length_s - 1.0)
+        group.buffer.append(stamp_s, values, horizon_s=stamp_s - self.spec.length_s - 1.0)
         if self._first_joint_s is None:
             self._first_joint_s = stamp_s
+        return route.ignored
 
-    def _joint_index(self, names: tuple[str, ...]) -> np.ndarray | None:
-        """Return where each spec joint sits in a message's names; None when they are the spec's, in order.
+    def _route(self, names: tuple[str, ...]) -> '_Route | None':
+        """Return how a message with these names feeds the model's joints (kept per names); None without any."""
+        if names not in self._routes:
+            if len(names) != len(set(names)):
+                raise RejectedInputError('joint_names', f'a name appears twice in {list(names)}')
+            self._routes[names] = _Route.plan(self.spec, names, self._order)
+        return self._routes[names]
 
-        The answer for the last names seen is kept: a stream sends the same names every time.
+    def _group(self, key: tuple[int, ...], stamp_s: float) -> '_JointGroup':
+        """Return the group of joints `key`, making it if new.
+
+        A new layout that shares joints with another is refused while the other is live (it sent
+        within a window of `stamp_s`), and replaces it once it has gone quiet.
         """
-        if names != self._names:
-            if len(names) != len(set(names)) or any(name not in names for name in self._order):
-                raise RejectedInputError('joint_names', f'expected {list(self._order)}, got {list(names)}')
-            index = [names.index(name) for name in self._order]
-            self._names, self._index = names, None if index == list(range(len(names))) else np.array(index)
-        return self._index
+        group = self._groups.get(key)
+        if group is not None:
+            return group
+        joints = set(key)
+        for other_key, other in list(self._groups.items()):
+            if joints.isdisjoint(other_key):
+                continue
+            latest = other.buffer.latest_s
+            if latest is not None and stamp_s - latest <= self.spec.length_s:
+                names = [self.spec.joint_names[j] for j in sorted(joints & set(other_key))]
+                raise RejectedInputError(
+                    'joint_layout', f'joints {names} also arrive in messages with other joints; one layout at a time'
+                )
+            del self._groups[other_key]
+        group = self._groups[key] = _JointGroup(self.spec, key)
+        return group
 
     def add_frame(self, stamp_s: float, pixels: np.ndarray) -> Window:
         """Close the window that ends at this frame (uint8 HxWx3 RGB or HxW mono)."""
@@ -170,22 +236,21 @@ class WindowBuilder:
         return self._close(stamp_s, None, math.nan)
 
     def _close(self, end_s: float, image: np.ndarray | None, frame_gap_s: float) -> Window:
-        stamps, samples = self._span(end_s)
-        joints, coverage = self._resample(end_s, stamps, samples)
         warming_up = self._first_joint_s is None or end_s - self._first_joint_s < self.spec.length_s
-        inside = stamps > end_s - self.spec.length_s
-        rate_ratio = min(1.0, inside.sum() / (self.spec.joint_hz * self.spec.length_s))
-        positions = samples[inside, : len(self.spec.joint_names)]
-        jerk = float(np.abs(np.diff(positions, n=2, axis=0)).max()) if len(positions) >= 3 else 0.0
+        covered = sum(len(key) for key in self._groups)
+        if covered < len(self.spec.joint_names):  # a model joint has not arrived (yet)
+            return Window(end_s, image, None, frame_gap_s, 0.0, warming_up, 0.0, 0.0)
+        joints = np.empty((self.spec.grid_points, self.spec.joint_features), np.float32)
+        coverage, rate_ratio, jerk = 1.0, 1.0, 0.0
+        for group in self._groups.values():
+            values, group_coverage, group_rate_ratio, group_jerk = group.resample(end_s)
+            coverage, rate_ratio = min(coverage, group_coverage), min(rate_ratio, group_rate_ratio)
+            jerk = max(jerk, group_jerk)
+            if values is None or joints is None:
+                joints = None
+            else:
+                joints[:, group.columns] = values
         return Window(end_s, image, joints, frame_gap_s, coverage, warming_up, rate_ratio, jerk)
-
-    def _span(self, end_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """Return the buffered stamps and samples that can matter for the window ending at `end_s`."""
-        stamps, samples = self._joints.stamps, self._joints.samples
-        first = int(np.searchsorted(stamps, end_s - self.spec.length_s - self.spec.max_joint_gap_s, side='left'))
-        last = int(np.searchsorted(stamps, end_s + SAME_INSTANT_S, side='right'))
-        first = min(first, last)
-        return stamps[first:last], samples[first:last]
 
     def _admit(self, stamp_s: float) -> None:
         """Accept a stamp on the current timeline; follow a jump only once a second message confirms it.
@@ -197,7 +262,7 @@ class WindowBuilder:
         """
         if not math.isfinite(stamp_s) or stamp_s <= 0.0:
             raise RejectedInputError('stamp_invalid', f'stamp {stamp_s} s')
-        latest = max(self._joints.latest_s or -math.inf, self._last_frame_s or -math.inf)
+        latest = max(self.latest_joint_s or -math.inf, self._last_frame_s or -math.inf)
         if not math.isfinite(latest) or -self.spec.length_s <= stamp_s - latest <= MAX_STAMP_JUMP_S:
             self._jump_to = None
             return
@@ -207,24 +272,74 @@ class WindowBuilder:
                 'stamp_jump',
                 f'stamp {stamp_s:.3f} s is {stamp_s - latest:+.1f} s from the stream; followed once confirmed',
             )
-        self._joints.clear()
+        self._groups.clear()
         self._last_frame_s = None
         self._first_joint_s = None
         self._jump_to = None
         self.resets += 1
 
-    def _resample(self, end_s: float, stamps: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray | None, float]:
-        """Resample onto the grid ending at `end_s`; None when too little of it is covered."""
-        grid = end_s - self.spec.length_s + np.arange(1, self.spec.grid_points + 1) / self.spec.grid_hz
+
+@dataclass(frozen=True)
+class _Route:
+    """How one message layout (its names, in order) feeds the model's joints.
+
+    `takes` holds, per channel the model uses for these joints, (channel index, the positions in
+    the message's arrays, the slice of the group's sample they fill).
+    """
+
+    group: tuple[int, ...]
+    width: int
+    takes: tuple[tuple[int, np.ndarray, slice], ...]
+    ignored: tuple[str, ...]
+
+    @classmethod
+    def plan(cls, spec: WindowSpec, names: tuple[str, ...], order: dict[str, int]) -> '_Route | None':
+        group = tuple(sorted(order[name] for name in names if name in order))
+        if not group:
+            return None
+        takes, width = [], 0
+        for channel in range(len(CHANNELS)):
+            joints = [j for j in group if CHANNELS[channel] in spec.interfaces[j]]
+            if joints:
+                picks = np.array([names.index(spec.joint_names[j]) for j in joints])
+                takes.append((channel, picks, slice(width, width + len(joints))))
+                width += len(joints)
+        return cls(group, width, tuple(takes), tuple(name for name in names if name not in order))
+
+
+class _JointGroup:
+    """The joints that arrive in one message layout: their buffer, their columns in a window and their rate."""
+
+    def __init__(self, spec: WindowSpec, joints: tuple[int, ...]):
+        self.spec = spec
+        members = set(joints)
+        self.columns = np.array([i for i, (_, j) in enumerate(spec.features) if j in members])
+        self.positions = len(joints)  # a sample's first values, as features are channel-major
+        self.rate_hz = min(spec.joint_rates_hz[j] for j in joints)
+        self.max_gap_s = max(spec.max_joint_gap_s, 2.5 / self.rate_hz)
+        self.buffer = _JointBuffer(len(self.columns))
+
+    def resample(self, end_s: float) -> tuple[np.ndarray | None, float, float, float]:
+        """Return (samples on the window's grid or None, coverage, rate ratio, largest position jerk)."""
+        spec = self.spec
+        stamps, samples = self.buffer.stamps, self.buffer.samples
+        first = int(np.searchsorted(stamps, end_s - spec.length_s - self.max_gap_s, side='left'))
+        last = int(np.searchsorted(stamps, end_s + SAME_INSTANT_S, side='right'))
+        stamps, samples = stamps[min(first, last) : last], samples[min(first, last) : last]
+        inside = stamps > end_s - spec.length_s
+        rate_ratio = min(1.0, inside.sum() / (self.rate_hz * spec.length_s))
+        positions = samples[inside, : self.positions]
+        jerk = float(np.abs(np.diff(positions, n=2, axis=0)).max()) if len(positions) >= 3 else 0.0
+        grid = end_s - spec.length_s + np.arange(1, spec.grid_points + 1) / spec.grid_hz
         if len(stamps) == 0:
-            return None, 0.0
+            return None, 0.0, rate_ratio, jerk
         after = np.searchsorted(stamps, grid)
         nearest = np.abs(stamps[np.clip(after, 0, len(stamps) - 1)] - grid)
         before = np.abs(stamps[np.clip(after - 1, 0, len(stamps) - 1)] - grid)
-        coverage = float(np.mean(np.minimum(nearest, before) <= self.spec.max_joint_gap_s))
+        coverage = float(np.mean(np.minimum(nearest, before) <= self.max_gap_s))
         if coverage < MIN_JOINT_COVERAGE:
-            return None, coverage
-        return _interpolate(grid, stamps, samples).astype(np.float32), coverage
+            return None, coverage, rate_ratio, jerk
+        return _interpolate(grid, stamps, samples), coverage, rate_ratio, jerk
 
 
 def _interpolate(grid: np.ndarray, stamps: np.ndarray, samples: np.ndarray) -> np.ndarray:

@@ -109,16 +109,19 @@ def latent_disagreement(latents: torch.Tensor) -> torch.Tensor:
     return 1.0 - torch.nn.functional.cosine_similarity(latents[:, CAMERA], latents[:, KINEMATICS], dim=1)
 
 
-def channel_floored(scale: np.ndarray, std: np.ndarray, joints: int) -> np.ndarray:
+def channel_floored(scale: np.ndarray, std: np.ndarray, features: tuple[tuple[int, int], ...]) -> np.ndarray:
     """Raise each joint feature's residual scale to the median of its channel's joints, in physical units.
 
-    `scale` holds mean squared residuals of normalised features in channel-major order (position,
-    velocity, effort; `joints` each). A joint that the model rebuilds far better than the others
+    `scale` holds mean squared residuals of normalised features; `features` gives each one's
+    (channel, joint), as WindowSpec.features does. A joint that the model rebuilds far better than the others
     would otherwise turn any pose the recording never reached into a fault: a part placed 3 sigma
     off moved the elbow's residual to 20-30 times its own scale, though it was normal for the arm.
     """
     rms = np.sqrt(scale) * std
-    floor = np.repeat(np.median(rms.reshape(-1, joints), axis=1), joints)
+    channels = np.array([channel for channel, _ in features])
+    floor = np.empty_like(rms)
+    for channel in np.unique(channels):
+        floor[channels == channel] = np.median(rms[channels == channel])
     return np.maximum(scale, (floor / std) ** 2)
 
 
@@ -230,20 +233,6 @@ class Detector:
         if self.device.type == 'cuda':
             self._one_window = _CapturedEvidence(self.model, self._uses, self.spec, self.normalisation)
 
-    def check_camera(self, width: int, height: int) -> None:
-        """Refuse frames of another resolution than the training data's: the model would see another image."""
-        trained = self.artifact.header['modalities']['camera'].get('resolution')
-        if trained and tuple(trained) != (width, height):
-            raise ArtifactError(
-                f'model was trained on {trained[0]}x{trained[1]} camera frames, these are {width}x{height}; '
-                'train on data from this camera'
-            )
-
-    def check_joint_names(self, names) -> None:
-        """Refuse data whose joints are not the ones the model was trained on."""
-        if set(names) != set(self.spec.joint_names):
-            raise ArtifactError(f'model expects joints {list(self.spec.joint_names)}, the data has {list(names)}')
-
     def _packed(self, windows: list[Window]) -> np.ndarray:
         """Return packed_evidence() for `windows`, computed in batches on the model's device."""
         if len(windows) == 1 and self._one_window is not None:
@@ -293,7 +282,7 @@ class Detector:
         residuals = raw['joint_residuals'][np.isfinite(raw['joint_residuals']).all(axis=1)]
         # A model that does not use the joints (the camera-only baseline) has no residual to scale.
         scale = np.quantile(residuals, 0.9, axis=0) if len(residuals) else np.ones(residuals.shape[1])
-        scale = channel_floored(scale, self.normalisation.std, len(self.spec.joint_names))
+        scale = channel_floored(scale, self.normalisation.std, self.spec.features)
         self.normalisation.residual_scale = np.maximum(scale, 1e-6).astype(np.float32)
         return self._scaled(raw)
 

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.patches import Patch
 
 from mcf_ros.data.bags import BagReader
-from mcf_ros.data.dataset import ENCODINGS, frame_rgb
+from mcf_ros.data.images import full_frame_rgb
 from mcf_ros.data.labels import FaultLabel
 from mcf_ros.data.messages import parse, stamp_ns
 from mcf_ros.model.evaluation import roc_curve, window_truth
@@ -89,7 +89,7 @@ def _frames_at(bag: str | Path, camera_topic: str, stamps: list[float]) -> list[
             t = stamp_ns(parsed) / 1e9
             for i, stamp in enumerate(stamps):
                 if abs(t - stamp) < best[i][0]:
-                    best[i] = (abs(t - stamp), frame_rgb(parsed) if parsed.encoding in ENCODINGS else None)
+                    best[i] = (abs(t - stamp), full_frame_rgb(parsed, message.msgtype))
     return [frame for _, frame in best]
 
 

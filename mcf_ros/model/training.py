@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mcf_ros.data.windows import Window, WindowSpec
+from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.errors import UserError
 from mcf_ros.faults.camera import CAMERA_CORRUPTIONS
 from mcf_ros.faults.kinematics import JOINT_CORRUPTIONS
@@ -91,9 +91,11 @@ def corrupt_window(
             corrupt = JOINT_CORRUPTIONS[TRAIN_JOINT_FAULTS[rng.integers(len(TRAIN_JOINT_FAULTS))]](
                 rng, strength, len(spec.joint_names)
             )
-            channels = joints.reshape(len(joints), 3, -1)
+            channel, joint = np.array(spec.features).T
+            full = np.zeros((len(joints), len(CHANNELS), len(spec.joint_names)), joints.dtype)
+            full[:, channel, joint] = joints  # channels the model does not use stay zero and are dropped again
             times = np.arange(len(joints)) / spec.grid_hz
-            joints = np.stack([np.concatenate(corrupt(t, *row)) for t, row in zip(times, channels, strict=True)])
+            joints = np.stack([np.stack(corrupt(t, *row))[channel, joint] for t, row in zip(times, full, strict=True)])
     clean = (
         camera_present
         and joints_present

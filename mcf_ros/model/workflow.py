@@ -4,16 +4,24 @@ import datetime
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from mcf_ros import __version__
-from mcf_ros.data.bags import BagReader
-from mcf_ros.data.dataset import all_bag_windows, camera_resolution, infer_spec
+from mcf_ros.data.dataset import (
+    MOVING_TRAVEL,
+    InputTally,
+    all_bag_windows,
+    camera_topic_of,
+    infer_spec,
+    merged_joints,
+)
+from mcf_ros.data.inspection import BagInspection, inspect_bag
 from mcf_ros.data.labels import read_labels
-from mcf_ros.data.windows import Window, WindowSpec
+from mcf_ros.data.preflight import model_findings
+from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from mcf_ros.model.cycle import fit_cycle
@@ -28,32 +36,116 @@ HOLDOUT_FRACTION = 0.5
 TRAIN_FRAME_STRIDE = 2
 
 
-def fingerprint(bags: list[str]) -> str:
+MIN_WINDOWS = 100  # training and held-out windows each, at the least
+
+
+def fingerprint(inspections: list[BagInspection]) -> str:
     """Return a SHA-256 over each bag's topics, message count and time span: which data trained the model."""
     digest = hashlib.sha256()
-    for path in bags:
-        with BagReader(path) as bag:
-            digest.update(
-                json.dumps([sorted(bag.topics.items()), bag.message_count, bag.start_ns, bag.end_ns]).encode()
-            )
+    for inspection in inspections:
+        digest.update(json.dumps(inspection.fingerprint_fields()).encode())
     return digest.hexdigest()
 
 
-def normal_windows(
-    bags: list[str], spec: WindowSpec, camera_topic: str, joint_topic: str, log: Callable[[str], None] = print
-) -> tuple[list[Window], list[Window]]:
-    """Return the (training, held-out) windows of normal bags.
+def inspect_for(path: str, camera_topic: str, joint_topic: str) -> BagInspection:
+    """Inspect the streams a model reads from a bag: the camera (raw or its /compressed twin) and the joints."""
+    return inspect_bag(path, [camera_topic, f'{camera_topic.rstrip("/")}/compressed', joint_topic])
+
+
+@dataclass
+class TrainingData:
+    """Normal bags ready to train on: their inspections, the cell's spec and camera, and the windows cut."""
+
+    inspections: list[BagInspection]
+    spec: WindowSpec
+    camera_topic: str
+    resolution: tuple[int, int]
+    train: list[Window] = field(default_factory=list)
+    holdout: list[Window] = field(default_factory=list)
+    tallies: dict[str, InputTally] = field(default_factory=dict)
+
+
+def training_data(
+    bags: list[str], camera_topic: str, joint_topic: str, image_size: int, joints: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> TrainingData:  # fmt: skip
+    """Inspect normal bags once, learn the cell from them, then cut their windows in one pass each.
 
     Per bag: every 2nd window of its first half to train on, its second half to calibrate on.
     """
-    train, holdout = [], []
+    inspections = [inspect_for(path, camera_topic, joint_topic) for path in bags]
+    for inspection in inspections:
+        if inspection.labelled_faults:
+            raise UserError(f'{inspection.path} has labelled faults; train on normal operation only')
+    topics = {camera_topic_of(inspection, camera_topic) for inspection in inspections}
+    if len(topics) > 1:
+        raise UserError(f'the training bags record the camera on different topics: {", ".join(sorted(topics))}')
+    topic = topics.pop()
+    cameras = {str(inspection.path): inspection.cameras[topic] for inspection in inspections}
+    resolutions = {path: camera.resolution for path, camera in cameras.items()}
+    unreadable = [path for path, resolution in resolutions.items() if resolution is None]
+    if unreadable:
+        reasons = '; '.join(f'{path}: {dict(cameras[path].unreadable)}' for path in unreadable)
+        raise UserError(f'no frame on {topic} could be read ({reasons})')
+    if len(set(resolutions.values())) > 1 or len({camera.transport for camera in cameras.values()}) > 1:
+        raise UserError(f'the training bags have frames of different sizes or transports: {resolutions}')
+    spec = infer_spec(inspections, topic, joint_topic, image_size, joints)
+    data = TrainingData(inspections, spec, topic, next(iter(resolutions.values())))
     for path in bags:
-        windows = [w for w in all_bag_windows(path, spec, camera_topic, joint_topic) if w.joints is not None]
+        tally = data.tallies[path] = InputTally()
+        windows = all_bag_windows(path, spec, topic, joint_topic, data.resolution, tally)
+        windows = [w for w in windows if w.joints is not None]
         split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
-        train += windows[:split:TRAIN_FRAME_STRIDE]
-        holdout += windows[split:]
+        data.train += windows[:split:TRAIN_FRAME_STRIDE]
+        data.holdout += windows[split:]
         log(f'{path}: {len(windows)} windows ({len(windows) / spec.camera_hz:.0f} s)')
-    return train, holdout
+    if len(data.train) < MIN_WINDOWS or len(data.holdout) < MIN_WINDOWS:
+        raise UserError(too_little_data(data))
+    return data
+
+
+def too_little_data(data: TrainingData) -> str:
+    """Return the error for too few windows: what each bag gave, what was rejected and why, and what to do."""
+    lines = [
+        f'too little normal data: {len(data.train)} training and {len(data.holdout)} held-out windows '
+        f'(at least {MIN_WINDOWS} of each: about {2 * TRAIN_FRAME_STRIDE * MIN_WINDOWS / data.spec.camera_hz:.0f} s '
+        'of normal running with both streams; 20 min is what the shipped model was trained on)'
+    ]
+    for path, tally in data.tallies.items():
+        lines.append(f'  {path}: {tally.frames:,} frames and {tally.joint_states:,} joint states read')
+        lines += [f'    {line}' for line in tally.lines()]
+    lines.append('  run `mcf inspect BAG` for what each bag holds; record longer, or fix what is rejected above')
+    return '\n'.join(lines)
+
+
+def summary_lines(data: TrainingData, joint_topic: str) -> list[str]:
+    """Return the one-screen summary of what training uses: joints, interfaces, rates, camera, data, windows."""
+    spec = data.spec
+    joint_stream = merged_joints(data.inspections, joint_topic)
+    minutes = sum(inspection.duration_s for inspection in data.inspections) / 60
+    camera = data.inspections[0].cameras[data.camera_topic]
+    lines = [
+        f'data: {len(data.inspections)} bag(s), {minutes:.1f} min; {len(data.train)} training and '
+        f'{len(data.holdout)} held-out windows of {spec.length_s:g} s',
+        f'camera: {data.camera_topic} ({camera.transport}, {", ".join(sorted(camera.kinds))}), '
+        f'{data.resolution[0]}x{data.resolution[1]} at {spec.camera_hz:.1f} Hz -> {spec.image_size}x{spec.image_size}',
+        f'joints on {joint_topic}: {len(spec.joint_names)} used',
+    ]
+    groups: dict[tuple[tuple[str, ...], float], list[str]] = {}
+    for name, used, rate in zip(spec.joint_names, spec.interfaces, spec.joint_rates_hz, strict=True):
+        groups.setdefault((used, rate), []).append(name)
+    for (used, rate), names in groups.items():
+        lines.append(f'  {", ".join(names)}: {", ".join(used)} at {rate:.0f} Hz')
+        for channel in (c for c in CHANNELS if c not in used):
+            lines.append(f'    {channel} not used: {joint_stream[names[0]].interfaces[channel].describe()}')
+    unused = [name for name in joint_stream if name not in spec.joint_names]
+    if unused:
+        lines.append(f'  not used (no travel over {MOVING_TRAVEL} rad, or not in --joints): {", ".join(unused)}')
+    if 'velocity' not in {c for used in spec.interfaces for c in used}:
+        lines.append('  velocity is not derived: the kinematics encoder reads the 1 s position trace')
+    for path, tally in data.tallies.items():
+        lines += [f'  {path}: {line}' for line in tally.lines()]
+    return lines
 
 
 def train_from_bags(
@@ -69,31 +161,23 @@ def train_from_bags(
     progress: Callable[[int, float, float], None] | None = None,
     resume: bool = False,
     fusion: str = 'mcf',
+    joints: list[str] | None = None,
 ) -> dict:
     """Train and calibrate on normal bags; write the artifact; return its header."""
     checkpoint = Path(out).with_suffix('.ckpt')
     if resume and not checkpoint.is_file():
         raise UserError(f'no checkpoint to resume from: {checkpoint}')
-    specs = {path: infer_spec(path, camera_topic, joint_topic, image_size) for path in bags}
-    spec = specs[bags[0]]
-    resolutions = {path: camera_resolution(path, camera_topic) for path in bags}
-    if len(set(resolutions.values())) > 1:
-        raise UserError(f'the training bags have frames of different sizes: {resolutions}')
-    for path in bags:
-        if read_labels(path):
-            raise UserError(f'{path} has labelled faults; train on normal operation only')
-        joints = specs[path].joint_names
-        if set(joints) != set(spec.joint_names):
-            raise UserError(f'{path} has joints {list(joints)}, {bags[0]} has {list(spec.joint_names)}')
-    train, holdout = normal_windows(bags, spec, camera_topic, joint_topic, log)
-    if len(train) < 100 or len(holdout) < 100:
-        raise UserError(f'too little normal data: {len(train)} training and {len(holdout)} held-out windows')
+    data = training_data(bags, camera_topic, joint_topic, image_size, joints, log)
+    for line in summary_lines(data, joint_topic):
+        log(line)
+    spec, train, holdout = data.spec, data.train, data.holdout
     normalisation = fit_normalisation(train)
     model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
     result = train_model(
         train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume
     )
     loss_curve_png(Path(out).with_suffix('.loss.png'), result.train_loss, result.holdout_loss)
+    camera = data.inspections[0].cameras[data.camera_topic]
     header = {
         'package_version': __version__,
         'created': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
@@ -101,21 +185,23 @@ def train_from_bags(
         'window': spec.to_dict(),
         'modalities': {
             'camera': {
-                'topic': camera_topic,
-                'encodings': ['rgb8', 'bgr8', 'mono8'],
-                'resolution': list(resolutions[bags[0]]),
+                'topic': data.camera_topic,
+                'transport': camera.transport,
+                'encodings': sorted(camera.kinds),
+                'resolution': list(data.resolution),
                 'model_size': image_size,
             },
             'kinematics': {
                 'topic': joint_topic,
                 'joints': list(spec.joint_names),
-                'channels': ['position', 'velocity', 'effort'],
+                'interfaces': {name: list(used) for name, used in zip(spec.joint_names, spec.interfaces, strict=True)},
+                'velocity': 'measured' if all('velocity' in used for used in spec.interfaces) else 'not used',
             },
         },
         'normalisation': normalisation.to_dict(),
         'training': {
             'bags': [str(Path(b).resolve()) for b in bags],
-            'fingerprint': fingerprint(bags),
+            'fingerprint': fingerprint(data.inspections),
             'windows': len(train),
             'holdout_windows': len(holdout),
             'epochs': config.epochs,
@@ -131,8 +217,8 @@ def train_from_bags(
     header['normalisation'] = detector.normalisation.to_dict()
     cycle = None
     if model_config.uses[KINEMATICS]:
-        joints = len(spec.joint_names)
-        cycle = fit_cycle(np.array([w.end_s for w in train]), joint_paths(train, joints), joints)
+        joint_count = len(spec.joint_names)
+        cycle = fit_cycle(np.array([w.end_s for w in train]), joint_paths(train, joint_count), joint_count)
         if cycle is None:
             log('cycle: none learnt (the arm does not return to a rest pose)')
         else:
@@ -156,17 +242,29 @@ def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict
     detector = Detector(load_artifact(model), device)
     detector.compile()
     topics = detector.artifact.header['modalities']
-    camera_topic, joint_topic = topics['camera']['topic'], topics['kinematics']['topic']
-    bag_spec = infer_spec(bag, camera_topic, joint_topic, detector.spec.image_size)
-    detector.check_joint_names(bag_spec.joint_names)
-    detector.check_camera(*camera_resolution(bag, camera_topic))
-    spec = replace(detector.spec, camera_hz=bag_spec.camera_hz)
-    windows = all_bag_windows(bag, spec, camera_topic, joint_topic)
+    joint_topic = topics['kinematics']['topic']
+    inspection = inspect_for(bag, topics['camera']['topic'], joint_topic)
+    camera_topic = camera_topic_of(inspection, topics['camera']['topic'])
+    problems = [f.text for f in model_findings(detector.artifact.header, inspection, joint_topic) if f.blocks]
+    if problems:
+        raise UserError(f'{bag} does not fit the model {model}: {"; ".join(problems)}')
+    camera = inspection.cameras[camera_topic]
+    spec = replace(detector.spec, camera_hz=camera.stamps.rate_hz or detector.spec.camera_hz)
+    tally = InputTally()
+    windows = all_bag_windows(bag, spec, camera_topic, joint_topic, camera.resolution, tally)
     if not windows:
-        raise UserError(f'{bag} gives no windows')
+        raise UserError('\n  '.join([f'{bag} gives no windows', *tally.lines()]))
     scored = detector.score(windows)
     metrics = detection_metrics(scored, read_labels(bag), spec.length_s, spec.camera_hz)
     metrics['model_id'] = detector.artifact.model_id
+    metrics['input'] = {
+        'camera_topic': camera_topic,
+        'camera_hz': spec.camera_hz,
+        'frames': tally.frames,
+        'joint_states': tally.joint_states,
+        'rejected': dict(tally.rejected),
+        'notes': tally.lines(),
+    }
     return scored, metrics, windows, detector
 
 
@@ -216,7 +314,7 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
                 bags, str(path), topics['camera']['topic'], topics['kinematics']['topic'],
                 TrainConfig(epochs=training['epochs'], seed=training['seed']), device,
                 header['model']['image_size'], header['calibration']['target_false_alarms_per_hour'],
-                log=log, fusion=name,
+                log=log, fusion=name, joints=header['window']['joint_names'],
             )  # fmt: skip
             baseline = load_artifact(path)
             baseline.header['training']['baseline_of'] = key
@@ -225,7 +323,9 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
     return paths
 
 
-def feature_baseline_metrics(model: str, bag: str, windows: list[Window], log: Callable[[str], None]) -> dict:
+def feature_baseline_metrics(
+    model: str, bag: str, windows: list[Window], camera_hz: float, log: Callable[[str], None]
+) -> dict:
     """Fit the PyOD baseline on `model`'s training bags, as the model was, and return its metrics on `bag`'s windows."""
     from mcf_ros.model.feature_baseline import FeatureBaseline
 
@@ -233,10 +333,10 @@ def feature_baseline_metrics(model: str, bag: str, windows: list[Window], log: C
     spec = WindowSpec.from_dict(header['window'])
     topics = header['modalities']
     camera_topic, joint_topic = topics['camera']['topic'], topics['kinematics']['topic']
-    train, holdout = normal_windows(_training_bags(header), spec, camera_topic, joint_topic, log)
-    log(f'fitting the PyOD (ECOD) baseline on {len(train)} windows')
-    baseline = FeatureBaseline(train, holdout, spec.joint_features, header['calibration'])
-    camera_hz = infer_spec(bag, camera_topic, joint_topic, spec.image_size).camera_hz
+    joints = list(spec.joint_names)
+    data = training_data(_training_bags(header), camera_topic, joint_topic, spec.image_size, joints, log)
+    log(f'fitting the PyOD (ECOD) baseline on {len(data.train)} windows')
+    baseline = FeatureBaseline(data.train, data.holdout, spec.joint_features, header['calibration'])
     metrics = detection_metrics(baseline.score(windows), read_labels(bag), spec.length_s, camera_hz)
     metrics['blame_accuracy'] = None  # it names no modality
     for kind in metrics['per_kind'].values():

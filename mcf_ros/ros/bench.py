@@ -79,6 +79,57 @@ def model_latency(model_path: str, device: str, repeats: int = 500) -> dict:
     }
 
 
+def cell_frame(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+    """Return a frame of the simulated cell (RGB), so that codecs meet the textures a real camera sends."""
+    from mcf_ros.data.images import IMAGE, raw_rgb
+    from mcf_ros.data.messages import parse
+    from mcf_ros.sim.cell import CAMERA_TOPIC, CellSimulator, SimConfig
+
+    class FirstFrame(Exception):  # noqa: N818 (not an error: it carries the frame out of the simulator)
+        pass
+
+    def sink(topic: str, _stamp: int, data: bytes) -> None:
+        if topic == CAMERA_TOPIC:
+            raise FirstFrame(data)
+
+    try:
+        CellSimulator(SimConfig(duration_s=6.0, width=width, height=height)).run(sink)
+    except FirstFrame as frame:
+        return raw_rgb(parse(frame.args[0], IMAGE)).copy()
+    raise RuntimeError('the simulator rendered no frame')
+
+
+def frame_costs(image_size: int, repeats: int = 200) -> dict[str, dict]:
+    """Return the node's per-frame cost (ms) of a 640x480 cell frame -> the model's input, per transport.
+
+    Each is the monitor's own path: `CameraFrames.rgb` (raw through the image seam; JPEG at quality 90
+    and PNG decoded reduced) and then the window builder's area resize.
+    """
+    import cv2
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from mcf_ros.ros.camera import CameraFrames
+
+    rgb = cell_frame()
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    raw = Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3, data=rgb.tobytes())
+    messages = {'raw rgb8': ('raw', raw)}
+    for name, extension, params in (('jpeg', '.jpg', [cv2.IMWRITE_JPEG_QUALITY, 90]), ('png', '.png', [])):
+        data = cv2.imencode(extension, bgr, params)[1].tobytes()
+        messages[name] = ('compressed', CompressedImage(format=f'rgb8; {name} compressed bgr8', data=data))
+    costs = {}
+    for name, (transport, message) in messages.items():
+        camera = CameraFrames(transport, '/camera/image_raw', (WIDTH, HEIGHT), image_size)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            cv2.resize(camera.rgb(message), (image_size, image_size), interpolation=cv2.INTER_AREA)
+            times.append(1e3 * (time.perf_counter() - started))
+        size_kb = len(message.data) / 1024
+        costs[name] = {'p50_ms': float(np.median(times)), 'p99_ms': float(np.percentile(times, 99)), 'kb': size_kb}
+    return costs
+
+
 def echo_main() -> int:
     """The floor: subscribe and spin like the monitor, republish each frame's header on a JointState, infer nothing."""
     from rclpy.experimental import EventsExecutor
@@ -243,6 +294,8 @@ def run_bench(model_path: str | None, device: str, duration_s: float, json_path:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])
     log(f'model alone ({device}) ...')
     model = model_latency(model_path, device)
+    log('frame -> model input, per transport ...')
+    frames = frame_costs(load_artifact(source_model).header['model']['image_size'])
     context = rclpy.Context()
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node('mcf_bench_cell', context=context)
@@ -299,6 +352,7 @@ def run_bench(model_path: str | None, device: str, duration_s: float, json_path:
         },
         'floor': asdict(floor),
         'model': model,
+        'frame_to_input': frames,
         'monitor': asdict(monitor),
         'ratio_p50_to_floor': monitor.p50_ms / floor.p50_ms,
         'ratio_p99_to_floor': monitor.p99_ms / floor.p99_ms,
@@ -326,6 +380,9 @@ def table(results: dict) -> str:
         row(f'monitor ({monitor["device"]}), frame -> ~/scores', monitor, monitor['p50_ms'], monitor['p99_ms']),
         f'| monitor / floor | | {results["ratio_p50_to_floor"]:.1f}x | {results["ratio_p99_to_floor"]:.1f}x | | |',
     ]
+    for name, cost in results['frame_to_input'].items():
+        stage = f'frame -> model input, {name} ({cost["kb"]:.0f} KB)'
+        rows.append(f'| {stage} | | {cost["p50_ms"]:.2f} | {cost["p99_ms"]:.2f} | | |')
     verdict = 'within' if results['p99_within_budget'] else 'OVER'
     rows.append(
         f'\np99 {monitor["p99_ms"]:.2f} ms is {verdict} the budget 2 x floor p99 + model p99 '

@@ -4,11 +4,15 @@
 - activate: move the model to its device, start the inference thread and the subscriptions.
 - deactivate / cleanup: stop and free them.
 
-Joint states feed a message_filters Cache; an ApproximateTimeSynchronizer pairs each frame with a
-joint state near its stamp, and the frame then closes a window over the cached joints (the same
-WindowBuilder `mcf eval` uses). Windows are scored on their own thread, newest first. When one
-stream goes quiet for `stale_after_s`, the other is scored alone (degraded mode); when both do,
-nothing is scored and the flag is withheld (stale).
+Joint states feed a message_filters Cache; an ApproximateTimeSynchronizer pairs each frame (raw or
+compressed, `image_transport`) with a joint state near its stamp, and the frame then closes a
+window over the buffered joints (the same WindowBuilder `mcf eval` uses: the model's joints are
+taken by name from whichever messages carry them, other joints are counted and ignored). Windows
+are scored on their own thread, newest first. When one stream goes quiet for `stale_after_s`, the
+other is scored alone (degraded mode); when both do, nothing is scored and the flag is withheld.
+
+Its parts: parameters (`parameters`), the camera transport (`camera`), which streams are alive
+(`modes`), what people see (`visuals`) and `/diagnostics` (`diagnostics`).
 
 Run: `ros2 run mcf_ros monitor --autostart --ros-args --params-file config/monitor.yaml`, or
 `python -m mcf_ros.ros.monitor --autostart`.
@@ -26,8 +30,6 @@ import cv2
 import numpy as np
 import rclpy
 import torch
-from diagnostic_msgs.msg import DiagnosticStatus
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.experimental import EventsExecutor
@@ -41,7 +43,7 @@ from rclpy.utilities import remove_ros_args
 from rclpy.wait_for_message import wait_for_message
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float32
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
 from mcf_ros import ros_env
 from mcf_ros.data.messages import stamp_ns
@@ -51,17 +53,14 @@ from mcf_ros.model.artifact import load_artifact
 from mcf_ros.model.inference import Detector
 from mcf_ros.model.scoring import StreamScorer
 from mcf_ros.paths import share_dir
-from mcf_ros.presentation import draw_overlay, score_values, state_line
+from mcf_ros.presentation import score_values
+from mcf_ros.ros.camera import CameraFrames
+from mcf_ros.ros.diagnostics import fill_status
+from mcf_ros.ros.modes import StreamModes
+from mcf_ros.ros.parameters import RELIABILITY, check_choices, declare_parameters
 from mcf_ros.ros.runtime import rcl_reason, stop_event
-from mcf_ros.ros.seams import (
-    BACKENDS,
-    ApproximateTimeSynchronizer,
-    Cache,
-    Subscriber,
-    Updater,
-    check_image,
-    image_rgb,
-)
+from mcf_ros.ros.seams import BACKENDS, ApproximateTimeSynchronizer, Cache, Subscriber, Updater
+from mcf_ros.ros.visuals import markers_message, overlay_message
 from mcf_ros.ros.worker import LatestWins
 
 NODE_NAME = 'mcf_monitor'
@@ -70,46 +69,6 @@ RCLInvalidROSArgsError = rclpy_implementation.RCLInvalidROSArgsError
 LATENCY_WINDOWS = 1000
 LOG_EVERY_S = 10.0
 SWITCH_INTERVAL_S = 0.0005
-RELIABILITY = {
-    'best_effort': ReliabilityPolicy.BEST_EFFORT,
-    'reliable': ReliabilityPolicy.RELIABLE,
-    'best_available': ReliabilityPolicy.BEST_AVAILABLE,
-}
-
-
-def _float_range(low, high):
-    return {'floating_point_range': [FloatingPointRange(from_value=float(low), to_value=float(high))]}
-
-
-def _int_range(low, high):
-    return {'integer_range': [IntegerRange(from_value=low, to_value=high, step=1)]}
-
-
-# name: (default, description, range)
-PARAMETERS = {
-    'model_path': ('', 'model artifact (.mcf); empty = the shipped models/ur5e_cell.mcf', {}),
-    'image_topic': ('/camera/image_raw', 'sensor_msgs/Image topic of the cell camera', {}),
-    'joint_topic': ('/joint_states', 'sensor_msgs/JointState topic of the arm', {}),
-    'device': ('auto', 'auto (cuda when present), cpu or cuda', {}),
-    'cpu_threads': (1, 'torch threads for CPU inference (the executor needs a core too)', _int_range(1, 256)),
-    'hop_frames': (1, "score every N-th frame (the window length is the model's)", _int_range(1, 100)),
-    'sync_slop_s': (0.0, 'largest stamp gap of a paired frame and joint state; 0 = auto', _float_range(0.0, 1.0)),
-    'max_latency_s': (0.2, 'transport delay the sync queues must absorb', _float_range(0.01, 5.0)),
-    'image_reliability': ('best_effort', 'camera subscription: best_effort, reliable or best_available', {}),
-    'image_queue_depth': (2, 'camera subscription depth', _int_range(1, 100)),
-    'joint_queue_depth': (100, 'joint state subscription depth', _int_range(1, 10000)),
-    'threshold_override': (0.0, 'anomaly threshold; 0 = the calibrated one', _float_range(0.0, 1e9)),
-    'flag_persistence': (0, 'windows past threshold to raise or clear the flag; 0 = calibrated', _int_range(0, 1000)),
-    'joint_check_timeout_s': (
-        2.0, 'activate waits this long for a joint state to check its names against the model; 0 = no wait',
-        _float_range(0.0, 60.0),
-    ),
-    'stale_after_s': (0.5, 'a stream silent this long is lost: the other is scored alone', _float_range(0.05, 60.0)),
-    'diagnostics_period_s': (1.0, 'period of /diagnostics', _float_range(0.05, 60.0)),
-    'overlay_hz': (10.0, 'largest ~/overlay rate (only while subscribed); 0 = off', _float_range(0.0, 1000.0)),
-    'inference_delay_s': (0.0, 'testing only: extra seconds per window (overload)', _float_range(0.0, 10.0)),
-}  # fmt: skip
-CHOICES = {'device': ('auto', 'cpu', 'cuda'), 'image_reliability': tuple(RELIABILITY)}
 
 
 @dataclass
@@ -129,34 +88,48 @@ class MonitorNode(LifecycleNode):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
-        for name, (default, description, ranges) in PARAMETERS.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, **ranges))
+        declare_parameters(self)
         self.counts: Counter[str] = Counter()
-        self.mode = 'stale'
+        self.ignored_joints: set[str] = set()
+        self.modes = StreamModes(self.param('stale_after_s'))
         self.error: str | None = None
         self.detector: Detector | None = None
+        self.worker: LatestWins | None = None
+        self.rate_marks = {'frames': (0, time.monotonic()), 'joint_states': (0, time.monotonic())}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOWS)
         self._last_logged: dict[str, float] = {}
-        self._rates = {'frames': (0, time.monotonic()), 'joint_states': (0, time.monotonic())}
-        self._active: list = []
-        self._worker: LatestWins | None = None
+        self._subscriptions_in_use: list = []
+        self._tick_timer = None
         self._lock = threading.Lock()
-        self._diagnostics = Updater(self, period=self.get_parameter('diagnostics_period_s').value)
+        self._diagnostics = Updater(self, period=self.param('diagnostics_period_s'))
         self._diagnostics.setHardwareID(NODE_NAME)
-        self._diagnostics.add('monitor', self._diagnose)
+        self._diagnostics.add('monitor', lambda stat: fill_status(stat, self))
 
     def param(self, name: str):
         """Return a parameter's value."""
         return self.get_parameter(name).value
 
+    @property
+    def mode(self) -> str:
+        """Return 'nominal', 'degraded-camera', 'degraded-kinematics' or 'stale'."""
+        return self.modes.mode
+
+    @property
+    def scoring(self) -> bool:
+        """Return whether the node is active: a model, an inference thread and subscriptions."""
+        return self.detector is not None and self.worker is not None and bool(self._subscriptions_in_use)
+
+    def latency_snapshot(self) -> np.ndarray:
+        """Return the latest frame -> ~/scores latencies (ms)."""
+        with self._lock:
+            return np.array(self._latency_ms)
+
     # Lifecycle
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Load and validate the model; create the publishers."""
+        """Load and validate the model; create the publishers. FAILURE (stay unconfigured) on a bad model."""
         try:
-            for name, choices in CHOICES.items():
-                if self.param(name) not in choices:
-                    raise UserError(f'parameter {name} must be one of {", ".join(choices)}, got {self.param(name)!r}')
+            check_choices(self)
             path = self.param('model_path') or str(share_dir() / 'models' / 'ur5e_cell.mcf')
             self.detector = Detector(load_artifact(path), 'cpu')
             self.detector.stream()  # refuses an artifact without calibration
@@ -171,6 +144,10 @@ class MonitorNode(LifecycleNode):
         )
         self.sync_slop_s = self.param('sync_slop_s') or 1.5 / spec.joint_hz
         self.sync_queue_size = math.ceil(spec.joint_hz * (self.sync_slop_s + self.param('max_latency_s'))) + 2
+        resolution = self.detector.artifact.header['modalities']['camera'].get('resolution')
+        self.camera = CameraFrames(
+            self.param('image_transport'), self.param('image_topic'), resolution, spec.image_size
+        )
         reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE)
         self.pub_anomaly = self.create_lifecycle_publisher(Bool, '~/anomaly', reliable)
         self.pub_concept = self.create_lifecycle_publisher(Float32, '~/concept_score', 10)
@@ -185,7 +162,10 @@ class MonitorNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Check the live joint names, move the model to its device, start inference and subscribe."""
+        """Check the live joint names, move the model to its device, start inference and subscribe.
+
+        FAILURE (stay inactive) when the joint states lack the model's joints or the device is missing.
+        """
         spec = self.detector.spec
         joint_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.param('joint_queue_depth'))
         try:
@@ -196,15 +176,15 @@ class MonitorNode(LifecycleNode):
         self.error = None
         self.builder = WindowBuilder(spec)
         self.scorer = StreamScorer(self.calibration, spec.length_s)
-        self._resolution = self.detector.artifact.header['modalities']['camera'].get('resolution')
+        self.modes = StreamModes(self.param('stale_after_s'))
         self._frame_id = ''
         self._last_window_s = None
         self._frames_seen = 0
         self._overlay_due = 0.0
-        self._last_arrival = {'camera': -math.inf, 'kinematics': -math.inf}
+        self._last_frame: tuple[object, np.ndarray] | None = None  # the newest valid frame and its pixels
         threads = self.param('cpu_threads')
         # torch's CPU thread count is per thread (OpenMP): set it on the thread that runs the model.
-        self._worker = LatestWins(self._score, setup=lambda: torch.set_num_threads(threads))
+        self.worker = LatestWins(self._score, setup=lambda: torch.set_num_threads(threads))
         image_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=self.param('image_queue_depth'),
@@ -212,7 +192,7 @@ class MonitorNode(LifecycleNode):
         )
         overrides = QoSOverridingOptions.with_default_policies()
         image_sub = Subscriber(
-            self, Image, self.param('image_topic'), qos_profile=image_qos, qos_overriding_options=overrides
+            self, self.camera.message_type, self.camera.topic, qos_profile=image_qos, qos_overriding_options=overrides
         )
         joint_sub = Subscriber(
             self, JointState, self.param('joint_topic'), qos_profile=joint_qos, qos_overriding_options=overrides
@@ -227,44 +207,50 @@ class MonitorNode(LifecycleNode):
         self._tick_timer = self.create_timer(
             1.0 / spec.camera_hz, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME)
         )
-        self.mode = 'stale'
         self.get_logger().info(
-            f'active on {self.detector.device}: {self.param("image_topic")} + {self.param("joint_topic")}, '
-            f'sync slop {1e3 * self.sync_slop_s:.1f} ms, queues {self.sync_queue_size}'
+            f'active on {self.detector.device}: {self.camera.topic} ({self.camera.transport}) + '
+            f'{self.param("joint_topic")}, sync slop {1e3 * self.sync_slop_s:.1f} ms, queues {self.sync_queue_size}'
         )
         return super().on_activate(state)
 
     def _check_live_joint_names(self, qos: QoSProfile) -> None:
-        """Raise UserError if a joint state arriving within `joint_check_timeout_s` lacks a model joint.
+        """Raise UserError if the joint states arriving within `joint_check_timeout_s` lack a model joint.
 
-        When none arrives (the arm is not up yet), each joint state's names are checked on arrival instead.
+        Joints may come split across messages and next to other joints, so the names of every message
+        in that time are pooled. When none arrives (the arm is not up yet), names are checked as they come.
         """
         timeout, topic = self.param('joint_check_timeout_s'), self.param('joint_topic')
         if timeout <= 0:
             return
-        received, message = wait_for_message(JointState, self, topic, qos_profile=qos, time_to_wait=timeout)
-        if not received:
+        wanted, seen, received_any = set(self.detector.spec.joint_names), set(), False
+        deadline = time.monotonic() + timeout
+        while not wanted <= seen and (left := deadline - time.monotonic()) > 0:
+            received, message = wait_for_message(JointState, self, topic, qos_profile=qos, time_to_wait=left)
+            if received:
+                received_any = True
+                seen.update(message.name)
+        if not received_any:
             self.get_logger().info(f'no joint state on {topic} within {timeout:g} s: names are checked as they come')
             return
-        missing = [name for name in self.detector.spec.joint_names if name not in message.name]
+        missing = [name for name in self.detector.spec.joint_names if name not in seen]
         if missing:
             raise UserError(
-                f'the joint states on {topic} name {list(message.name)}, without the model joints {missing}: '
+                f'the joint states on {topic} name {sorted(seen)}, without the model joints {missing}: '
                 'this model was trained on another arm (or remap the topic)'
             )
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Unsubscribe and stop inference."""
+        """Unsubscribe and stop inference; SUCCESS (inactive)."""
         self._stop_streams()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Free the model and the publishers."""
+        """Free the model and the publishers; SUCCESS (unconfigured)."""
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop everything."""
+        """Stop everything; SUCCESS (finalized)."""
         self._stop_streams()
         self._release()
         return TransitionCallbackReturn.SUCCESS
@@ -276,15 +262,15 @@ class MonitorNode(LifecycleNode):
         return TransitionCallbackReturn.FAILURE
 
     def _stop_streams(self) -> None:
-        for subscription in getattr(self, '_subscriptions_in_use', []):
+        for subscription in self._subscriptions_in_use:
             self.destroy_subscription(subscription)
         self._subscriptions_in_use = []
-        if getattr(self, '_tick_timer', None) is not None:
+        if self._tick_timer is not None:
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
-        if self._worker is not None:
-            self._worker.stop()
-        self.mode = 'stale'
+        if self.worker is not None:
+            self.worker.stop()
+        self.modes = StreamModes(self.param('stale_after_s'))
 
     def _release(self) -> None:
         for name in ('pub_anomaly', 'pub_concept', 'pub_scores', 'pub_markers', 'pub_overlay'):
@@ -298,70 +284,73 @@ class MonitorNode(LifecycleNode):
     # Input
 
     def _on_joint_state(self, message: JointState) -> None:
-        """Every joint state goes to the window builder's buffer as it arrives (windows use only the past)."""
+        """Every joint state goes to the window builder's buffer as it arrives (windows use only the past).
+
+        One that carries none of the model's joints (a gripper on the same topic) is counted as
+        ignored; it neither feeds the model nor keeps the kinematics stream alive.
+        """
         self.counts['joint_states'] += 1
-        self._last_arrival['kinematics'] = time.monotonic()
         try:
-            self.builder.add_joint_state(
+            ignored = self.builder.add_joint_state(
                 stamp_ns(message) / 1e9, message.name, message.position, message.velocity, message.effort
             )
         except RejectedInputError as err:
             self._reject(err)
+            return
+        if ignored:
+            self.ignored_joints.update(ignored)
+            if len(ignored) == len(message.name):
+                self.counts['joint_states_ignored'] += 1
+                return
+        self.modes.arrived('kinematics', time.monotonic())
 
-    def _on_frame(self, message: Image) -> None:
-        """Every frame arrives here first: checked, counted, and scored without joints while the joints are lost.
+    def _on_frame(self, message) -> None:
+        """Every frame arrives here first: checked, decoded, counted, and scored without joints while they are lost.
 
         A rejected frame does not count as the camera being alive.
         """
         self.counts['frames'] += 1
         try:
-            check_image(message, self._resolution)
+            rgb = self.camera.rgb(message)
         except RejectedInputError as err:
             self._reject(err)
             return
+        self._last_frame = (message, rgb)
         self.counts['frames_valid'] += 1
-        self._last_arrival['camera'] = time.monotonic()
+        self.modes.arrived('camera', time.monotonic())
         self._frame_id = message.header.frame_id
         if self.mode == 'degraded-kinematics':
             self._close_window(message, joints_lost=True)
 
-    def _on_synchronised(self, image: Image, _joint_state: JointState) -> None:
+    def _on_synchronised(self, image, _joint_state: JointState) -> None:
         self._close_window(image, joints_lost=False)
 
     def _tick(self) -> None:
         """Track which streams are alive; while the camera is lost, close windows from the joints alone."""
         now = time.monotonic()
-        stale_after = self.param('stale_after_s')
-        camera, joints = (now - self._last_arrival[key] < stale_after for key in ('camera', 'kinematics'))
-        mode = {
-            (True, True): 'nominal',
-            (False, True): 'degraded-camera',
-            (True, False): 'degraded-kinematics',
-            (False, False): 'stale',
-        }[(camera, joints)]
-        if mode != self.mode:
-            if mode == 'nominal':
-                self.get_logger().info(f'mode {self.mode} -> {mode}')
+        before = self.mode
+        mode = self.modes.update(now)
+        if mode is not None:
+            if mode == 'nominal':  # rclpy ties a severity to its call site: one call per severity
+                self.get_logger().info(f'mode {before} -> {mode}')
             else:
-                self.get_logger().warning(f'mode {self.mode} -> {mode}')
-            self.mode = mode
+                self.get_logger().warning(f'mode {before} -> {mode}')
             self._diagnostics.force_update()
-        if mode == 'degraded-camera':
+        if self.mode == 'degraded-camera':
             latest_s = self.builder.latest_joint_s
             if latest_s is not None and latest_s != self._last_window_s:  # new joints (or time went back)
                 window = self.builder.close_without_frame(latest_s)
                 stamp = Time(nanoseconds=round(latest_s * 1e9)).to_msg()
                 self._submit(window, stamp, None, self._frame_id, now)
 
-    def _close_window(self, image: Image, joints_lost: bool) -> None:
+    def _close_window(self, image, joints_lost: bool) -> None:
         received = time.monotonic()
         stamp_s = stamp_ns(image) / 1e9  # as `mcf eval` reads it
         if stamp_s == self._last_window_s:
             return  # already closed by the other path
-        try:
-            rgb = image_rgb(image, self._resolution)
-        except RejectedInputError:
-            return  # counted when it arrived
+        if self._last_frame is None or self._last_frame[0] is not image:
+            return  # rejected when it arrived, and counted there
+        rgb = self._last_frame[1]
         self.counts['frames_without_joints' if joints_lost else 'frames_matched'] += 1
         try:
             window = self.builder.add_frame(stamp_s, rgb)
@@ -379,7 +368,7 @@ class MonitorNode(LifecycleNode):
         if window.warming_up:
             self.counts['windows_warming_up'] += 1
             return
-        self._worker.submit(Job(window, stamp, rgb, frame_id, received_s, self.mode))
+        self.worker.submit(Job(window, stamp, rgb, frame_id, received_s, self.mode))
 
     def internal_error(self, err: Exception) -> None:
         """Count an unexpected exception from a callback; log it at most once per LOG_EVERY_S."""
@@ -423,21 +412,11 @@ class MonitorNode(LifecycleNode):
         self.pub_scores.publish(scores)
         self.pub_concept.publish(Float32(data=float(scored['concept_score'])))
         if self.pub_markers.get_subscription_count():
-            self.pub_markers.publish(self._markers(scored, job, stamp))
+            self.pub_markers.publish(markers_message(scored, job.mode, stamp, job.frame_id, NODE_NAME))
         if job.rgb is not None:
             self._publish_overlay(job, scored, stamp)
         with self._lock:
             self._latency_ms.append(latency_ms)
-
-    def _markers(self, scored: dict, job: Job, stamp) -> MarkerArray:
-        text = state_line(scored, job.mode)
-        marker = Marker(ns=NODE_NAME, id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, text=text)
-        marker.header.stamp, marker.header.frame_id = stamp, job.frame_id or 'map'
-        marker.pose.orientation.w = 1.0
-        marker.scale.z = 0.08
-        marker.color.a = 1.0
-        marker.color.r, marker.color.g, marker.color.b = (0.9, 0.15, 0.15) if scored['is_anomaly'] else (0.15, 0.7, 0.3)
-        return MarkerArray(markers=[marker])
 
     def _publish_overlay(self, job: Job, scored: dict, stamp) -> None:
         rate = self.param('overlay_hz')
@@ -445,55 +424,7 @@ class MonitorNode(LifecycleNode):
         if rate <= 0 or now < self._overlay_due or self.pub_overlay.get_subscription_count() == 0:
             return
         self._overlay_due = now + 1.0 / rate
-        pixels = draw_overlay(job.rgb, scored, job.mode)
-        image = Image(height=pixels.shape[0], width=pixels.shape[1], encoding='rgb8', step=pixels.shape[1] * 3)
-        image.header.stamp, image.header.frame_id = stamp, job.frame_id
-        image.data = pixels.tobytes()
-        self.pub_overlay.publish(image)
-
-    # Diagnostics
-
-    def _diagnose(self, stat):
-        """Fill the /diagnostics status: level and mode, rates, drops, rejects by reason, latency, device, model."""
-        if self.error:
-            stat.summary(DiagnosticStatus.ERROR, self.error)
-        elif self.detector is None or self._worker is None or not self._subscriptions_active():
-            stat.summary(DiagnosticStatus.WARN, 'inactive: configure and activate the node (or start with --autostart)')
-        else:
-            levels = {'nominal': DiagnosticStatus.OK, 'stale': DiagnosticStatus.STALE}
-            stat.summary(levels.get(self.mode, DiagnosticStatus.WARN), self.mode)
-        stat.add('mode', self.mode)
-        now = time.monotonic()
-        for stream in ('frames', 'joint_states'):
-            count, since = self._rates[stream]
-            stat.add(f'{stream}_hz', f'{(self.counts[stream] - count) / max(now - since, 1e-9):.1f}')
-            self._rates[stream] = (self.counts[stream], now)
-        worker = self._worker
-        stat.add('windows_submitted', worker.submitted if worker else 0)
-        stat.add('windows_scored', worker.done if worker else 0)
-        stat.add('windows_dropped', worker.dropped if worker else 0)
-        stat.add('inference_failures', worker.failures if worker else 0)
-        if worker and worker.last_error:
-            stat.add('last_inference_error', worker.last_error)
-        closed = self.counts['frames_matched'] + self.counts['frames_without_joints']
-        unmatched = self.counts['frames_valid'] - closed
-        stat.add('frames_unmatched', unmatched)
-        stat.add('windows_warming_up', self.counts['windows_warming_up'])
-        stat.add('internal_errors', self.counts['internal_errors'])
-        for key in sorted(k for k in self.counts if k.startswith('rejected_')):
-            stat.add(key, self.counts[key])
-        with self._lock:
-            latency = np.array(self._latency_ms)
-        if len(latency):
-            stat.add('latency_p50_ms', f'{np.percentile(latency, 50):.2f}')
-            stat.add('latency_p99_ms', f'{np.percentile(latency, 99):.2f}')
-        stat.add('device', str(self.detector.device) if self.detector else 'none')
-        stat.add('model_id', self.detector.artifact.model_id if self.detector else 'none')
-        stat.add('backends', ', '.join(f'{k}={v}' for k, v in BACKENDS.items()))
-        return stat
-
-    def _subscriptions_active(self) -> bool:
-        return bool(getattr(self, '_subscriptions_in_use', None))
+        self.pub_overlay.publish(overlay_message(job.rgb, scored, job.mode, stamp, job.frame_id))
 
 
 def main(argv: list[str] | None = None) -> int:

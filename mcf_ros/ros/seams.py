@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from mcf_ros.data.messages import IMAGE_CHANNELS, check_image_layout
+from mcf_ros.data.images import RAW_CHANNELS, check_image_layout
 
 try:
     from message_filters import ApproximateTimeSynchronizer, Cache, Subscriber
@@ -42,7 +42,7 @@ except ImportError:
     from rosbags.image import image_to_cvimage
 
     def _convert(message) -> np.ndarray:
-        channels = IMAGE_CHANNELS[message.encoding]
+        channels = RAW_CHANNELS[message.encoding]
         rows = np.frombuffer(message.data, np.uint8).reshape(message.height, message.step)
         packed = SimpleNamespace(
             height=message.height, width=message.width, encoding=message.encoding,

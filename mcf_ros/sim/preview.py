@@ -4,6 +4,7 @@ Joint traces with the fault windows shaded and named, and camera frames before, 
 each fault. Works on any bag with the DESIGN.md topics.
 """
 
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -13,25 +14,32 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mcf_ros.data.bags import BagReader
+from mcf_ros.data.images import CAMERA_TYPES, full_frame_rgb
 from mcf_ros.data.labels import read_labels
-from mcf_ros.data.messages import image_pixels, parse, stamp_ns
+from mcf_ros.data.messages import parse, stamp_ns
 
 MODALITY_COLORS = {'camera': 'tab:orange', 'kinematics': 'tab:purple', 'physical': 'tab:red'}
 MAX_FAULT_ROWS = 8
 
 
-def contact_sheet(bag_dir: str | Path, png: str | Path, camera_topic='/camera/image_raw', joint_topic='/joint_states'):
-    """Write the contact sheet of `bag_dir` to `png`."""
+def contact_sheet(bag_dir: str | Path, png: str | Path, joint_topic='/joint_states'):
+    """Write the contact sheet of `bag_dir` to `png`.
+
+    It shows the bag's camera topic (raw or compressed) and the joints of the layout that most
+    messages on `joint_topic` carry.
+    """
     labels = read_labels(bag_dir)
     frames, joints = [], []
     with BagReader(bag_dir) as bag:
+        camera_topic = next(topic for topic, msgtype in sorted(bag.topics.items()) if msgtype in CAMERA_TYPES)
         for message in bag.messages([camera_topic, joint_topic]):
             parsed = parse(message.data, message.msgtype)
             if message.topic == camera_topic:
                 frames.append((stamp_ns(parsed) / 1e9, message.data, message.msgtype))
             else:
-                joints.append((stamp_ns(parsed) / 1e9, np.asarray(parsed.position)))
-                joint_names = parsed.name
+                joints.append((stamp_ns(parsed) / 1e9, tuple(parsed.name), np.asarray(parsed.position)))
+    joint_names = Counter(names for _, names, _ in joints).most_common(1)[0][0]
+    joints = [(t, position) for t, names, position in joints if names == joint_names]
     t0 = min(frames[0][0], joints[0][0])
     shown = labels[:MAX_FAULT_ROWS]
     rows = 1 + max(1, len(shown))
@@ -61,7 +69,7 @@ def contact_sheet(bag_dir: str | Path, png: str | Path, camera_topic='/camera/im
     def show(axis, t, title):
         index = int(np.clip(np.searchsorted(frame_times, t), 0, len(frames) - 1))
         _, data, msgtype = frames[index]
-        axis.imshow(image_pixels(parse(data, msgtype)), cmap='gray')
+        axis.imshow(full_frame_rgb(parse(data, msgtype), msgtype), cmap='gray')
         axis.set_title(f'{title}  t={frame_times[index] - t0:.1f} s', fontsize=9)
         axis.axis('off')
 

@@ -17,8 +17,14 @@ class DiagnosticStatusWrapper(DiagnosticStatus):
         self.message = message
 
     def add(self, key, value):
-        """Append a key-value pair (the value is formatted with str)."""
-        self.values.append(KeyValue(key=key, value=str(value)))
+        """Append a key-value pair; the value must already be a string.
+
+        diagnostic_updater stores it as given, and a non-string fails when the array is published:
+        refused here at once, so that code the stand-in passes also runs with the real package.
+        """
+        if not isinstance(value, str):
+            raise TypeError(f'diagnostic value of {key!r} must be a str, got {type(value).__name__}')
+        self.values.append(KeyValue(key=key, value=value))
 
 
 class Updater:
