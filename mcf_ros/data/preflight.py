@@ -113,7 +113,7 @@ def training_verdict(inspection: BagInspection, camera_topic: str, joint_topic: 
     )
     if seconds < MIN_TRAIN_S:
         findings.append(Finding(True, f'{seconds:.0f} s of usable frames; training needs at least {MIN_TRAIN_S:g} s'))
-    elif seconds < 60 * RECOMMENDED_MIN:
+    elif round(seconds / 60, 1) < RECOMMENDED_MIN:
         findings.append(
             Finding(False, f'{seconds / 60:.1f} min of running; {RECOMMENDED_MIN:g} min gives a tighter calibration')
         )

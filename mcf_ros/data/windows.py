@@ -11,6 +11,7 @@ seconds on the header-stamp clock; positions are radians; images are uint8 RGB.
 """
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -144,14 +145,14 @@ class WindowBuilder:
         self._groups: dict[tuple[int, ...], _JointGroup] = {}
         self._last_frame_s: float | None = None
         self._first_joint_s: float | None = None
+        self._latest_joint_s: float | None = None
         self._jump_to: float | None = None
         self.resets = 0
 
     @property
     def latest_joint_s(self) -> float | None:
         """Return the stamp of the newest joint state buffered, or None."""
-        stamps = [group.buffer.latest_s for group in self._groups.values() if group.buffer.latest_s is not None]
-        return max(stamps, default=None)
+        return self._latest_joint_s
 
     def add_joint_state(
         self, stamp_s: float, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
@@ -165,23 +166,14 @@ class WindowBuilder:
         route = self._route(names)
         if route is None:
             return names
-        arrays = (position, velocity, effort)
-        values = np.empty(route.width)
-        for channel, picks, columns in route.takes:
-            given = arrays[channel]
-            name = CHANNELS[channel]
-            if len(given) != len(names):
-                raise RejectedInputError(f'joint_{name}_length', f'{len(given)} {name} values for {len(names)} names')
-            taken = np.asarray(given, dtype=np.float64)[picks]
-            if not np.isfinite(taken).all():
-                raise RejectedInputError(f'joint_{name}_not_finite', f'NaN or inf {name} of a model joint')
-            values[columns] = taken
+        values = route.take((position, velocity, effort), len(names))
         self._admit(stamp_s)
         group = self._group(route.group, stamp_s)
         latest = group.buffer.latest_s
         if latest is not None and stamp_s <= latest:
             raise RejectedInputError('joint_stamp_repeated', f'stamp {stamp_s:.6f} s is not after the previous one')
         group.buffer.append(stamp_s, values, horizon_s=stamp_s - self.spec.length_s - 1.0)
+        self._latest_joint_s = max(stamp_s, self._latest_joint_s or stamp_s)
         if self._first_joint_s is None:
             self._first_joint_s = stamp_s
         return route.ignored
@@ -275,6 +267,7 @@ class WindowBuilder:
         self._groups.clear()
         self._last_frame_s = None
         self._first_joint_s = None
+        self._latest_joint_s = None
         self._jump_to = None
         self.resets += 1
 
@@ -291,6 +284,7 @@ class _Route:
     width: int
     takes: tuple[tuple[int, np.ndarray, slice], ...]
     ignored: tuple[str, ...]
+    uniform: tuple[tuple[int, ...], np.ndarray | None] | None  # (channels, picks) when every channel takes the same
 
     @classmethod
     def plan(cls, spec: WindowSpec, names: tuple[str, ...], order: dict[str, int]) -> '_Route | None':
@@ -304,7 +298,41 @@ class _Route:
                 picks = np.array([names.index(spec.joint_names[j]) for j in joints])
                 takes.append((channel, picks, slice(width, width + len(joints))))
                 width += len(joints)
-        return cls(group, width, tuple(takes), tuple(name for name in names if name not in order))
+        uniform = None
+        if all(np.array_equal(picks, takes[0][1]) for _, picks, _ in takes):
+            picks = takes[0][1]
+            uniform = (tuple(c for c, _, _ in takes), None if np.array_equal(picks, np.arange(len(names))) else picks)
+        ignored = tuple(name for name in names if name not in order)
+        return cls(group, width, tuple(takes), ignored, uniform)
+
+    def take(self, arrays, names: int) -> np.ndarray:
+        """Return the group's sample from a message's (position, velocity, effort) for `names` names.
+
+        Raises RejectedInputError naming the channel whose length or values are unusable.
+        """
+        if self.uniform is not None:  # one stack and one index, as most drivers publish
+            channels, picks = self.uniform
+            try:
+                stacked = np.array([arrays[c] for c in channels], dtype=np.float64)
+            except ValueError:  # lengths differ: said below
+                stacked = None
+            if stacked is not None and stacked.shape == (len(channels), names):
+                values = (stacked if picks is None else stacked[:, picks]).ravel()
+                if np.isfinite(values).all():
+                    return values
+        values = np.empty(self.width)
+        for channel, picks, columns in self.takes:
+            given = arrays[channel]
+            if len(given) != names:
+                name = CHANNELS[channel]
+                raise RejectedInputError(f'joint_{name}_length', f'{len(given)} {name} values for {names} names')
+            doubles = isinstance(given, array) and given.typecode == 'd'  # rclpy's float64[], read in place
+            values[columns] = (np.frombuffer(given, np.float64) if doubles else np.asarray(given, np.float64))[picks]
+        if not np.isfinite(values).all():
+            channel = next(c for c, _, columns in self.takes if not np.isfinite(values[columns]).all())
+            name = CHANNELS[channel]
+            raise RejectedInputError(f'joint_{name}_not_finite', f'NaN or inf {name} of a model joint')
+        return values
 
 
 class _JointGroup:
