@@ -12,6 +12,7 @@ from mcf_ros import __version__
 from mcf_ros.errors import UserError
 from mcf_ros.progress import ProgressLine
 
+RECORDER_NODE = 'mcf_record'
 EXIT_VERDICT_NO = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -126,10 +127,9 @@ def run_replay(args: argparse.Namespace) -> int:
 def run_record(args: argparse.Namespace) -> int:
     """Record topics to an MCAP bag until --duration passes or SIGINT/SIGTERM arrives."""
     from mcf_ros.data.bags import bag_writer
-    from mcf_ros.ros.runtime import check_topic_name
+    from mcf_ros.ros.runtime import full_topic_name
 
-    for topic in args.topics:
-        check_topic_name(topic)
+    topics = [full_topic_name(topic, RECORDER_NODE) for topic in args.topics]  # 'a' records '/a', as ros2 bag does
     output_path(args.out, 'output', directory=True)
     with bag_writer(args.out, 'mcap') as writer:
         from rclpy.executors import SingleThreadedExecutor
@@ -138,10 +138,10 @@ def run_record(args: argparse.Namespace) -> int:
         from mcf_ros.ros.runtime import ros_node, stop_event
 
         stop = stop_event()
-        with ros_node('mcf_record') as node:
+        with ros_node(RECORDER_NODE) as node:
             executor = SingleThreadedExecutor(context=node.context)
             executor.add_node(node)
-            stats = Recorder(node, writer, args.topics).run(executor, stop, args.duration)
+            stats = Recorder(node, writer, topics).run(executor, stop, args.duration)
             executor.shutdown()
     counts = ', '.join(f'{topic} {n}' for topic, n in stats.recorded.items())
     print(f'recorded {stats.total} messages ({counts}) to {args.out}')

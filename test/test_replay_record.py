@@ -85,3 +85,22 @@ def test_replay_at_rate_5_takes_a_quarter_of_the_bag_or_less_and_loses_nothing(b
     assert played_s <= BAG_S / 4, f'replay at --rate 5 took {played_s:.2f} s for a {BAG_S} s bag'
     for topic in TOPICS:
         assert len(recorded[topic]) == len(original[topic]), f'{topic}: lost messages at --rate 5'
+
+
+def test_record_expands_relative_topic_names_as_ros2_bag_does(tmp_path):
+    bag = write_camera_joint_bag(tmp_path / 'bag', duration_s=2.0, width=32, height=24)
+    log = tmp_path / 'record.log'
+    recorder = start_mcf('record', str(tmp_path / 'out'), '--topics', 'camera/image_raw', 'joint_states', log=log)
+    try:
+        replay = run_mcf('replay', str(bag), '--wait-for-subscribers', '20', '--quiet')
+        assert replay.returncode == 0, replay.stderr
+        time.sleep(0.5)
+        recorder.send_signal(signal.SIGINT)
+        assert recorder.wait(timeout=30) == 0, log.read_text()
+    finally:
+        recorder.kill()
+    recorded = read_by_topic(tmp_path / 'out')
+    assert {topic: len(messages) for topic, messages in recorded.items()} == {
+        '/camera/image_raw': 60,
+        '/joint_states': 1000,
+    }

@@ -1,8 +1,9 @@
-"""Replay a rosbag2 over DDS byte-exact, on the recorded timing, with /clock.
+"""Replay a rosbag2 over DDS as its stored bytes, on the recorded timing, with /clock.
 
-Messages are published as the CDR bytes stored in the bag, so subscribers receive exactly what
-was recorded. A reader thread prefetches from storage so that disk and decompression never
-delay a publish; the main thread only sleeps until each message's due time and publishes it.
+Messages are published as the CDR bytes stored in the bag, so subscribers receive what was
+recorded, up to Fast DDS padding each payload to a multiple of 4 bytes. A reader thread
+prefetches from storage so that disk and decompression never delay a publish; the main thread
+only sleeps until each message's due time and publishes it.
 """
 
 import collections

@@ -48,12 +48,17 @@ def stop_event() -> threading.Event:
     return event
 
 
-def check_topic_name(name: str) -> None:
-    """Raise UserError unless `name` is a valid ROS topic name (relative names count as valid)."""
+def full_topic_name(name: str, node_name: str) -> str:
+    """Return `name` expanded as ROS expands it for a node in the root namespace; UserError if invalid.
+
+    'a' becomes '/a', '~/a' becomes '/NODE/a' (NODE = `node_name`).
+    """
     try:
-        validate_full_topic_name(expand_topic_name(name, 'mcf', '/'))
+        full = expand_topic_name(name, node_name, '/')
+        validate_full_topic_name(full)
     except (ValueError, InvalidTopicNameException) as err:
         raise UserError(f'invalid topic name {name!r}: {rcl_reason(err).split(" is invalid: ")[-1]}') from None
+    return full
 
 
 def rcl_reason(err: Exception) -> str:
