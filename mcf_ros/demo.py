@@ -40,7 +40,6 @@ TAIL_S = {True: 4.0, False: 8.0}  # normal running after the last fault's slack
 TRAIN_S = {True: 180.0, False: 600.0}
 TRAIN_EPOCHS = {True: 8, False: 25}
 OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']
-DEMO_DOMAIN = 99
 
 
 @dataclass
@@ -159,7 +158,8 @@ def run_demo(
     except ValueError as err:
         raise UserError(str(err)) from None
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.update(ros_env.isolated(DEMO_DOMAIN, tempfile.mkdtemp(prefix='mcf_demo_ros_log_')))
+    domain, _held_until_exit = ros_env.claim_domain(os.environ)
+    os.environ.update(ros_env.isolated(domain, tempfile.mkdtemp(prefix='mcf_demo_ros_log_')))
     ros_env.remove_orphaned_shm_segments()
     bag = out / 'cell'
     if bag.exists():

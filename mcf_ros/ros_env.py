@@ -13,6 +13,7 @@ Two policies:
 
 import fcntl
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +24,8 @@ DISCOVERY_RANGE = 'ROS_AUTOMATIC_DISCOVERY_RANGE'
 PROFILES_FILE = 'FASTDDS_DEFAULT_PROFILES_FILE'
 MAX_DOMAIN_ID = 101
 SHM_DIR = Path('/dev/shm')
+PRIVATE_DOMAINS = range(99, 79, -1)  # where demos pick a free domain (tests use 60 and up from the other end)
+DOMAIN_LOCKS = Path(tempfile.gettempdir()) / 'mcf_ros_domains'
 
 
 def user_defaults(environ: Mapping[str, str]) -> dict[str, str]:
@@ -43,6 +46,27 @@ def isolated(domain_id: int, log_dir: str | os.PathLike) -> dict[str, str]:
         'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp',
         PROFILES_FILE: str(config_file(SHM_PROFILE)),
     }
+
+
+def claim_domain(environ: Mapping[str, str], lock_dir: Path = DOMAIN_LOCKS) -> tuple[int, int | None]:
+    """Return the domain for a private run and the lock held on it (a file descriptor; None if none is held).
+
+    The user's `ROS_DOMAIN_ID` wins when set. Otherwise the first of PRIVATE_DOMAINS that no other
+    process on this host holds: each is claimed with flock on a file of its own, which the kernel
+    releases when the process ends, so two concurrent demos never share a domain.
+    """
+    if environ.get('ROS_DOMAIN_ID'):
+        return int(environ['ROS_DOMAIN_ID']), None
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for domain in PRIVATE_DOMAINS:
+        fd = os.open(lock_dir / f'domain_{domain}.lock', os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return domain, fd
+    raise RuntimeError(f'every domain {PRIVATE_DOMAINS.stop + 1}-{PRIVATE_DOMAINS.start} is taken on this host')
 
 
 def orphaned_shm_segments(shm_dir: Path = SHM_DIR) -> list[Path]:

@@ -103,3 +103,18 @@ def test_replay_and_record_send_nothing_beyond_loopback(tmp_path):
     assert destinations, 'strace saw no traffic at all, so the check proves nothing'
     outside = [a for a in destinations if not ipaddress.ip_address(a).is_loopback]
     assert not outside, f'traffic left loopback, to {outside}'
+
+
+def test_a_private_run_takes_the_users_domain_when_set():
+    assert ros_env.claim_domain({'ROS_DOMAIN_ID': '42'}) == (42, None)
+
+
+def test_concurrent_private_runs_claim_different_domains_and_a_freed_one_is_taken_again(tmp_path):
+    first, first_lock = ros_env.claim_domain({}, tmp_path)
+    second, second_lock = ros_env.claim_domain({}, tmp_path)
+    assert first != second and {first, second} <= set(ros_env.PRIVATE_DOMAINS)
+    os.close(first_lock)  # as when that process ends
+    again, again_lock = ros_env.claim_domain({}, tmp_path)
+    assert again == first
+    os.close(second_lock)
+    os.close(again_lock)
