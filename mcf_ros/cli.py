@@ -119,8 +119,14 @@ def run_replay(args: argparse.Namespace) -> int:
         stop = stop_event()
         with ros_node('mcf_replay') as node:
             stats = BagPlayer(node, bag, options).run(stop)
+        held = sum(bag.topic_counts[topic] for topic in stats.published)
+    published = sum(stats.published.values())
     counts = ', '.join(f'{topic} {n}' for topic, n in stats.published.items())
-    print(f'replayed {sum(stats.published.values())} messages ({counts})')
+    if stats.reached_end and not args.loop and not args.start_offset and published < held:
+        raise UserError(
+            f'replayed {published} of the {held} messages {args.bag} holds ({counts}): the rest cannot be read'
+        )
+    print(f'replayed {published} messages ({counts})')
     return 0
 
 

@@ -45,6 +45,7 @@ class BagReader:
         if not (self.path / 'metadata.yaml').is_file():
             raise UserError(f'not a rosbag2 directory (no metadata.yaml): {self.path}')
         self._reader = Reader(self.path)
+        self._first_ns: int | None = None
         try:
             self._reader.open()
         except Exception as err:
@@ -82,8 +83,16 @@ class BagReader:
 
     @property
     def start_ns(self) -> int:
-        """Return the log time of the first message."""
-        return self._reader.start_time
+        """Return the log time of the first message (metadata.yaml's start can be later, as in a split bag)."""
+        if self._first_ns is None:
+            self._first_ns = self._reader.start_time
+            try:
+                for _, stamp_ns, _ in self._reader.messages():
+                    self._first_ns = min(self._first_ns, stamp_ns)
+                    break
+            except Exception:  # a corrupt bag says so when its messages are read
+                pass
+        return self._first_ns
 
     @property
     def end_ns(self) -> int:

@@ -55,6 +55,7 @@ class ReplayStats:
     published: dict[str, int] = field(default_factory=dict)
     lateness_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LATENESS_WINDOW))
     loops: int = 0
+    reached_end: bool = False  # the bag was read to its end (not stopped by a signal)
 
     def lateness_percentile_ms(self, q: float) -> float:
         """Return the q-th percentile (0-100) of publish lateness, in milliseconds."""
@@ -104,6 +105,7 @@ class BagPlayer:
             if isinstance(item, BaseException):
                 raise item
             if item is None:
+                stats.reached_end = True
                 break
             loop, message = item
             stats.loops = loop

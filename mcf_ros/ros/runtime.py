@@ -67,12 +67,10 @@ def rcl_reason(err: Exception) -> str:
 
 
 def message_class(msgtype: str) -> type:
-    """Return the rclpy class of a type name such as 'sensor_msgs/msg/Image'."""
-    package, _, name = msgtype.rpartition('/msg/')
+    """Return the rclpy class of a type name: 'sensor_msgs/msg/Image', or the old form 'sensor_msgs/Image'."""
+    package, _, name = msgtype.rpartition('/msg/') if '/msg/' in msgtype else msgtype.rpartition('/')
     try:
         return getattr(importlib.import_module(f'{package}.msg'), name)
-    except (ImportError, AttributeError, ValueError):
-        raise UserError(
-            f'message type {msgtype} is not installed for rclpy '
-            f'(source a ROS distro or pip install ros-{package.replace("_", "-")})'
-        ) from None
+    except (ImportError, AttributeError, ValueError, TypeError):  # TypeError: no package at all
+        hint = f' (source a ROS distro or pip install ros-{package.replace("_", "-")})' if package else ''
+        raise UserError(f'message type {msgtype} is not installed for rclpy{hint}') from None
