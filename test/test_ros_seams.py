@@ -1,5 +1,9 @@
 """The import seam's stand-ins and image conversion, driven directly (no DDS): the same API the node uses."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time as TimeMsg
@@ -138,3 +142,50 @@ def test_the_diagnostics_stand_in_refuses_a_value_that_is_not_a_string_as_diagno
     status.add('windows_scored', '3')
     with pytest.raises(TypeError, match='windows_scored'):
         status.add('windows_scored', 3)
+
+
+FAKE_BRIDGES = {
+    # the PyPI port of ROS 1's cv_bridge maps rgb8 to 9 channels
+    'nine channels': 'return np.zeros((message.height, message.width, 9), np.uint8)',
+    'right': (
+        'rows = np.frombuffer(bytes(message.data), np.uint8).reshape(message.height, message.step)\n'
+        '        pixels = rows[:, : message.width * (1 if message.encoding == "mono8" else 3)]\n'
+        '        if message.encoding == "mono8":\n'
+        '            return np.repeat(pixels[..., None], 3, axis=2)\n'
+        '        pixels = pixels.reshape(message.height, message.width, 3)\n'
+        '        return pixels[..., ::-1] if message.encoding == "bgr8" else pixels'
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ('bridge', 'expected'),
+    [
+        ('nine channels', 'rosbags-image (cv_bridge failed its check: rgb8 gave (2, 3, 9) pixels'),
+        ('right', 'cv_bridge'),
+    ],
+)
+def test_cv_bridge_is_used_only_when_it_converts_known_images_right(tmp_path, bridge, expected):
+    package = tmp_path / 'cv_bridge'
+    package.mkdir()
+    (package / '__init__.py').write_text(
+        'import numpy as np\n\n\nclass CvBridge:\n    def imgmsg_to_cv2(self, message, desired_encoding):\n'
+        f'        {FAKE_BRIDGES[bridge]}\n'
+    )
+    check = (
+        'import numpy as np\nfrom sensor_msgs.msg import Image\nfrom mcf_ros.ros.seams import BACKENDS, image_rgb\n'
+        'image = Image(height=1, width=2, encoding="bgr8", step=6, data=bytes([1, 2, 3, 4, 5, 6]))\n'
+        'print(BACKENDS["images"]); print(image_rgb(image).ravel().tolist())\n'
+    )
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get('PYTHONPATH')]))
+    result = subprocess.run(
+        [sys.executable, '-c', check],
+        env={**os.environ, 'PYTHONPATH': path},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    backend, pixels = result.stdout.strip().splitlines()
+    assert backend.startswith(expected), backend
+    assert pixels == '[3, 2, 1, 6, 5, 4]', 'bgr8 converts to rgb8 whichever backend'
