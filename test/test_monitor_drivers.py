@@ -22,6 +22,7 @@ OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']
         ('nan_effort,gripper,jpeg', 'compressed'),
         pytest.param('position_only,split_joints,reordered,mono8', 'raw', marks=pytest.mark.slow),
         pytest.param('png', 'compressed', marks=pytest.mark.slow),
+        pytest.param('bgr8', 'raw', marks=pytest.mark.slow),
     ],
 )
 def test_the_node_scores_a_drivers_recording_as_mcf_eval_does(driver_cell, tmp_path, habits, transport):
