@@ -24,6 +24,9 @@ from mcf_ros.data.windows import CHANNELS, RejectedInputError, Window, WindowBui
 from mcf_ros.errors import UserError
 
 MOVING_TRAVEL = 1e-3  # a joint whose position spans less (rad, or m) does not move: a parked gripper
+HOLDOUT_FRACTION = 0.5  # the last half of each normal bag calibrates
+TRAIN_FRAME_STRIDE = 2  # every 2nd window of the first half trains
+MIN_WINDOWS = 100  # training and held-out windows each, at the least
 SEAM_OVERLAP_S = 5.0  # how far each half of a bag decoded in parallel reads into the other
 
 
@@ -136,6 +139,17 @@ def infer_spec(
         interfaces=interfaces, joint_rates_hz=tuple(rates),
     )  # fmt: skip
     return replace(spec, max_joint_gap_s=max(spec.max_joint_gap_s, 2.5 / joint_hz))
+
+
+def training_split(windows: list[Window]) -> tuple[list[Window], list[Window]]:
+    """Return one normal bag's (training, held-out) windows: every 2nd of its first half, and its second half."""
+    split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
+    return windows[:split:TRAIN_FRAME_STRIDE], windows[split:]
+
+
+def shortest_training_s(spec: WindowSpec) -> float:
+    """Return the shortest normal recording (s) that gives MIN_WINDOWS training windows, warm-up included."""
+    return MIN_WINDOWS * TRAIN_FRAME_STRIDE / (1.0 - HOLDOUT_FRACTION) / spec.camera_hz + spec.length_s
 
 
 @dataclass

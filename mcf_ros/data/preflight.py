@@ -6,14 +6,13 @@ A verdict is a list of one-line reasons; a bag is trainable when none of them bl
 
 from dataclasses import dataclass
 
-from mcf_ros.data.dataset import MOVING_TRAVEL, camera_topic_of, infer_spec, merged_joints
+from mcf_ros.data.dataset import MOVING_TRAVEL, camera_topic_of, infer_spec, merged_joints, shortest_training_s
 from mcf_ros.data.images import CAMERA_TYPES
 from mcf_ros.data.inspection import BagInspection, CameraTopic
 from mcf_ros.data.messages import JOINT_STATE
 from mcf_ros.data.windows import CHANNELS, WindowSpec
 from mcf_ros.errors import UserError
 
-MIN_TRAIN_S = 14.0  # 100 training windows (every 2nd of the first half) and 100 held out, at 30 Hz
 RECOMMENDED_MIN = 20.0  # minutes of normal running the shipped model was trained on
 RATE_TOLERANCE = 0.2  # a stream this much faster or slower than the model's training data is another setup
 
@@ -26,7 +25,7 @@ class Finding:
     text: str
 
     def __str__(self) -> str:
-        """Return the line with its mark: 'no' for a blocker, 'ok' or 'note' otherwise."""
+        """Return the line with its mark: 'no' for a blocker, 'ok' otherwise."""
         return f'{"no  " if self.blocks else "ok  "} {self.text}'
 
 
@@ -111,8 +110,9 @@ def training_verdict(inspection: BagInspection, camera_topic: str, joint_topic: 
         inspection.cameras[camera_topic].resolutions.total() / spec.camera_hz,
         inspection.duration_s,
     )
-    if seconds < MIN_TRAIN_S:
-        findings.append(Finding(True, f'{seconds:.0f} s of usable frames; training needs at least {MIN_TRAIN_S:g} s'))
+    if seconds < shortest_training_s(spec):
+        needed = shortest_training_s(spec)
+        findings.append(Finding(True, f'{seconds:.0f} s of usable frames; training needs at least {needed:.0f} s'))
     elif round(seconds / 60, 1) < RECOMMENDED_MIN:
         findings.append(
             Finding(False, f'{seconds / 60:.1f} min of running; {RECOMMENDED_MIN:g} min gives a tighter calibration')

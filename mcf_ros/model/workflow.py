@@ -11,12 +11,15 @@ import numpy as np
 
 from mcf_ros import __version__
 from mcf_ros.data.dataset import (
+    MIN_WINDOWS,
     MOVING_TRAVEL,
     InputTally,
     all_bag_windows,
     camera_topic_of,
     infer_spec,
     merged_joints,
+    shortest_training_s,
+    training_split,
 )
 from mcf_ros.data.inspection import BagInspection, inspect_bag
 from mcf_ros.data.labels import read_labels
@@ -31,12 +34,6 @@ from mcf_ros.model.mcf import KINEMATICS, ModelConfig
 from mcf_ros.model.report import loss_curve_png
 from mcf_ros.model.scoring import calibrate
 from mcf_ros.model.training import TrainConfig, fit_normalisation, train_model
-
-HOLDOUT_FRACTION = 0.5
-TRAIN_FRAME_STRIDE = 2
-
-
-MIN_WINDOWS = 100  # training and held-out windows each, at the least
 
 
 def fingerprint(inspections: list[BagInspection]) -> str:
@@ -95,9 +92,9 @@ def training_data(
         tally = data.tallies[path] = InputTally()
         windows = all_bag_windows(path, spec, topic, joint_topic, data.resolution, tally)
         windows = [w for w in windows if w.joints is not None]
-        split = int(len(windows) * (1.0 - HOLDOUT_FRACTION))
-        data.train += windows[:split:TRAIN_FRAME_STRIDE]
-        data.holdout += windows[split:]
+        train, holdout = training_split(windows)
+        data.train += train
+        data.holdout += holdout
         log(f'{path}: {len(windows)} windows ({len(windows) / spec.camera_hz:.0f} s)')
     if len(data.train) < MIN_WINDOWS or len(data.holdout) < MIN_WINDOWS:
         raise UserError(too_little_data(data))
@@ -108,7 +105,7 @@ def too_little_data(data: TrainingData) -> str:
     """Return the error for too few windows: what each bag gave, what was rejected and why, and what to do."""
     lines = [
         f'too little normal data: {len(data.train)} training and {len(data.holdout)} held-out windows '
-        f'(at least {MIN_WINDOWS} of each: about {2 * TRAIN_FRAME_STRIDE * MIN_WINDOWS / data.spec.camera_hz:.0f} s '
+        f'(at least {MIN_WINDOWS} of each: {shortest_training_s(data.spec):.0f} s '
         'of normal running with both streams; 20 min is what the shipped model was trained on)'
     ]
     for path, tally in data.tallies.items():
