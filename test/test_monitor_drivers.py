@@ -41,7 +41,7 @@ def test_the_node_scores_a_drivers_recording_as_mcf_eval_does(driver_cell, tmp_p
         wait_for_line(tmp_path / 'record.log', 'recording /mcf_monitor/scores', timeout=30)
         replay = run_mcf('replay', str(faults), '--wait-for-subscribers', '20', '--quiet', timeout=120)
         assert replay.returncode == 0, replay.stderr
-        wait_for_line(log, 'mode nominal -> stale', timeout=10)
+        wait_for_line(log, '-> stale', timeout=10)  # the last frame and joint state end together, in either order
         recorder.send_signal(signal.SIGINT)
         assert recorder.wait(30) == 0
         assert stop_process(monitor) == 0, log.read_text()

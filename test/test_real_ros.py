@@ -5,9 +5,12 @@ on PYTHONPATH. Where `../shared` is absent (a user's clone), this skips and says
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from mcf_ros import ros_env
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM = ROOT.parent / 'shared' / 'ros-upstream'
@@ -39,7 +42,11 @@ def test_the_monitors_dds_tests_pass_with_the_real_message_filters_and_diagnosti
     """Flags agree with `mcf eval`, /diagnostics carries every key, malformed input is counted, drivers' data
     is scored: the same assertions as with the stand-ins."""
     command = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', f'--basetemp={tmp_path / "t"}']
-    result = subprocess.run(
-        [*command, *DDS_TESTS], cwd=ROOT, env=with_upstream(), capture_output=True, text=True, timeout=1200
-    )
+    try:
+        result = subprocess.run(
+            [*command, *DDS_TESTS], cwd=ROOT, env=with_upstream(), capture_output=True, text=True, timeout=1200
+        )
+    finally:  # processes a failing child test killed can leave shared memory that later tests would count
+        time.sleep(1.0)
+        ros_env.remove_orphaned_shm_segments()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
