@@ -61,9 +61,7 @@ def merged_joints(inspections: list[BagInspection], joint_topic: str) -> dict[st
         for name, stats in inspection.joint_topics[joint_topic].joints.items():
             total = merged.setdefault(name, JointStats())
             for channel in CHANNELS:
-                mine, theirs = total.interfaces[channel], stats.interfaces[channel]
-                for counter in ('finite', 'not_finite', 'empty', 'mismatched'):
-                    setattr(mine, counter, getattr(mine, counter) + getattr(theirs, counter))
+                total.interfaces[channel].add(stats.interfaces[channel])
             total.low, total.high = min(total.low, stats.low), max(total.high, stats.high)
     return merged
 

@@ -92,6 +92,13 @@ class InterfaceStats:
     empty: int = 0  # the message's array for this channel was empty
     mismatched: int = 0  # the array was neither empty nor as long as the names
 
+    def add(self, other: 'InterfaceStats') -> None:
+        """Add another bag's counts of the same channel."""
+        self.finite += other.finite
+        self.not_finite += other.not_finite
+        self.empty += other.empty
+        self.mismatched += other.mismatched
+
     @property
     def messages(self) -> int:
         """Return how many messages named the joint."""
