@@ -19,6 +19,9 @@ ROS_WHEELS = [
     'ros-visualization-msgs',
     'ros-rosgraph-msgs',
 ]
+# What the real launch, launch_ros and message_filters in ../shared/ros-upstream import (they have
+# no wheel; the tests put them on PYTHONPATH), and colcon, to build the package as a distro user does.
+REAL_ROS_TOOLS = ['osrf-pycommon', 'lark', 'ros-ament-index-python', 'ros-lifecycle-msgs', 'colcon-common-extensions']
 
 setup(
     name=PACKAGE,
@@ -29,6 +32,7 @@ setup(
     packages=find_packages(exclude=['test']),
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
+        (f'lib/{PACKAGE}', ['libexec/mcf', 'libexec/monitor']),
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.xml') + glob('config/*.yaml') + glob('config/*.rviz')),
@@ -47,7 +51,15 @@ setup(
     extras_require={
         'wheels': ROS_WHEELS,
         'baselines': BASELINES,
-        'test': ['pytest>=8', 'pytest-timeout>=2.3', 'ruff==0.17.6', 'hypothesis>=6.100', 'pyyaml>=6', *BASELINES],
+        'test': [
+            'pytest>=8',
+            'pytest-timeout>=2.3',
+            'ruff==0.17.6',
+            'hypothesis>=6.100',
+            'pyyaml>=6',
+            *BASELINES,
+            *REAL_ROS_TOOLS,
+        ],
     },
     zip_safe=True,
     entry_points={

@@ -15,7 +15,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -127,13 +127,21 @@ class LiveCell:
 
     def transition(self, transition_id: int, node_name: str = 'mcf_monitor', timeout: float = 20) -> bool:
         """Ask a lifecycle node for a transition (lifecycle_msgs/Transition id); return whether it succeeded."""
-        client = self.node.create_client(ChangeState, f'/{node_name}/change_state')
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return self._call(ChangeState, f'/{node_name}/change_state', request, timeout).success
+
+    def state(self, node_name: str = 'mcf_monitor', timeout: float = 20) -> str:
+        """Return a lifecycle node's state label: 'unconfigured', 'inactive', 'active', ..."""
+        return self._call(GetState, f'/{node_name}/get_state', GetState.Request(), timeout).current_state.label
+
+    def _call(self, service_type, name: str, request, timeout: float):
+        client = self.node.create_client(service_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
-                raise AssertionError(f'/{node_name}/change_state is not offered')
-            future = client.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
-            self.wait_for(future.done, timeout, f'transition {transition_id}')
-            return future.result().success
+                raise AssertionError(f'{name} is not offered')
+            future = client.call_async(request)
+            self.wait_for(future.done, timeout, f'a reply from {name}')
+            return future.result()
         finally:
             self.node.destroy_client(client)
 

@@ -42,3 +42,22 @@ def test_old_and_new_type_names_find_the_message_class(name):
 def test_a_type_that_is_not_installed_is_a_user_error(name):
     with pytest.raises(UserError, match=f'message type {name} is not installed'):
         message_class(name)
+
+
+def test_a_bag_with_old_style_type_names_replays_and_an_unknown_type_is_a_one_line_error(tmp_path):
+    """Bags written before Dashing name types `pkg/Type` (ros2/rosbag2's oldest test bags hold test_msgs/BasicTypes)."""
+    bag = write_camera_joint_bag(tmp_path / 'bag', 'sqlite3', duration_s=0.5, width=32, height=24)
+    renames = {'sensor_msgs/msg/Image': 'sensor_msgs/Image', 'sensor_msgs/msg/JointState': 'test_msgs/BasicTypes'}
+    with sqlite3.connect(next(bag.glob('*.db3'))) as db:
+        for new_style, old_style in renames.items():
+            db.execute('UPDATE topics SET type = ? WHERE type = ?', (old_style, new_style))
+    metadata = (bag / 'metadata.yaml').read_text()
+    for new_style, old_style in renames.items():
+        metadata = metadata.replace(new_style, old_style)
+    (bag / 'metadata.yaml').write_text(metadata)
+    result = run_mcf('replay', str(bag), '--quiet', '--clock-hz', '0', '--topics', '/camera/image_raw')
+    assert result.returncode == 0, result.stderr
+    assert 'replayed 15 messages (/camera/image_raw 15)' in result.stdout
+    result = run_mcf('replay', str(bag), '--quiet', '--clock-hz', '0')
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert 'message type test_msgs/BasicTypes is not installed' in result.stderr
