@@ -218,6 +218,29 @@ def run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_inject(args: argparse.Namespace) -> int:
+    """Write evaluation faults (never used in training) into a copy of a normal bag, or list them."""
+    from mcf_ros.eval_faults.catalogue import EVAL_FAULTS
+
+    if args.list_faults:
+        for kind in EVAL_FAULTS.values():
+            print(f'{kind.name:22} {kind.modality:11} {kind.description}')
+        return 0
+    if not (args.bag and args.out):
+        raise UserError('BAG and --out are required (or use --list-faults)')
+    output_path(args.out, '--out', directory=True)
+    from mcf_ros.eval_faults.inject import inject_bag, parse_kinds
+
+    kinds = list(EVAL_FAULTS) if args.faults == 'all' else parse_kinds(args.faults)
+    labels = inject_bag(
+        args.bag, args.out, kinds, args.seed, args.episode_s, args.gap_s, drift_rate_rad_s=args.drift_rate
+    )
+    print(f'wrote {args.out}: {len(labels)} evaluation fault episodes (faults.csv)')
+    for label in labels:
+        print(f'  {label.kind:22} {label.modality:11} {label.start_s:.3f} .. {label.end_s:.3f}', file=sys.stderr)
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train and calibrate on normal bags, write the artifact and print the calibration report."""
     from mcf_ros.model.inference import pick_device
@@ -388,6 +411,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--list-drivers', action='store_true', help='describe every driver habit and exit')
     sim.add_argument('--preview', metavar='PNG', help='also write a contact sheet of the bag')
     sim.set_defaults(run=run_sim)
+
+    inject = commands.add_parser(
+        'inject', help='copy a normal bag with evaluation faults (kinds training never injects) written in'
+    )
+    inject.add_argument('bag', nargs='?', help='a bag of normal running (simulated or recorded)')
+    inject.add_argument('--out', help='output bag directory (must not exist)')
+    inject.add_argument('--faults', default='all', help="comma-separated kinds (--list-faults), or 'all' (default)")
+    inject.add_argument('--seed', type=int, default=0, help='random seed of the parameters and joints drawn')
+    inject.add_argument('--episode-s', type=positive_float, default=3.0, help='seconds per episode (default 3)')
+    inject.add_argument('--gap-s', type=positive_float, default=9.0, help='normal seconds between episodes (default 9)')
+    inject.add_argument(
+        '--drift-rate',
+        type=positive_float,
+        metavar='RAD_S',
+        help='rate of joint_slow_drift (default: drawn, 0.005-0.1)',
+    )
+    inject.add_argument('--list-faults', action='store_true', help='describe every evaluation fault and exit')
+    inject.set_defaults(run=run_inject)
 
     train = commands.add_parser('train', help='train and calibrate a model on bags of normal operation')
     train.add_argument('--bag', action='append', required=True, help='normal bag directory (repeatable)')
