@@ -2,11 +2,9 @@
 
 import math
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 
-from mcf_ros.model.artifact import load_artifact
 from mcf_ros.model.cycle import CycleLag, CycleReference, fit_cycle, rest_pose, window_path
 from mcf_ros.model.scoring import CHANNELS, DERIVED, calibrate, score_sequence
 
@@ -168,12 +166,3 @@ def test_the_scorer_flags_an_arm_late_on_its_cycle_as_physical_and_a_normal_one_
     flagged = late['blame'][late['is_anomaly']]
     # The flag outlasts the evidence by its persistence; those windows name no world change.
     assert (flagged == 'physical').mean() > 0.9, dict(zip(*np.unique(flagged, return_counts=True), strict=True))
-
-
-def test_the_shipped_model_learnt_the_sim_cells_home():
-    from mcf_ros.sim.motion import HOME as SIM_HOME
-
-    header = load_artifact(Path(__file__).resolve().parent.parent / 'models' / 'ur5e_cell.mcf').header
-    cycle = CycleReference.from_dict(header['calibration']['cycle'])
-    assert np.abs(cycle.home - SIM_HOME).max() < 0.01
-    assert header['calibration']['scale']['cycle_lag'] >= 0.05

@@ -298,7 +298,9 @@ def test_bench_measures_the_floor_the_model_and_the_monitor_in_one_run(tmp_path)
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / 'bench.json').read_text())
     assert results['floor']['windows'] >= 60 and results['monitor']['windows'] >= 60
-    assert results['model']['p99_ms'] > 0 and results['monitor']['rss_mb'] > 0
+    model, monitor = results['model'], results['monitor']
+    assert 0 < model['p50_ms'] <= model['p99_ms'] and model['p50_ms'] < monitor['p50_ms'], 'the node runs the model'
+    assert 100 < monitor['rss_mb'] < 4000, 'the RSS of a process that holds torch and rclpy'
     assert results['ratio_p50_to_floor'] == pytest.approx(results['monitor']['p50_ms'] / results['floor']['p50_ms'])
     assert '| monitor / floor |' in result.stdout
     assert set(results['frame_to_input']) == {'raw rgb8', 'jpeg', 'png'}
