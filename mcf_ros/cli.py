@@ -168,12 +168,18 @@ def run_sim(args: argparse.Namespace) -> int:
         for name, description in HABITS.items():
             print(f'{name:14} {description}')
         return 0
+    from mcf_ros.sim.designs import CELLS
+
+    if args.list_cells:
+        for design in CELLS.values():
+            print(f'{design.name:6} tasks {", ".join(design.tasks):20} {design.description}')
+        return 0
     try:
         habits = parse_habits(args.driver)
     except ValueError as err:
         raise UserError(f'--driver: {err}') from None
     if not args.out:
-        raise UserError('--out is required (or use --list-faults or --list-drivers)')
+        raise UserError('--out is required (or use --list-faults, --list-drivers or --list-cells)')
     output_path(args.out, '--out', directory=True)
     if args.preview:
         output_path(args.preview, '--preview', directory=False)
@@ -182,18 +188,21 @@ def run_sim(args: argparse.Namespace) -> int:
     from mcf_ros.sim.cell import SimConfig
     from mcf_ros.sim.to_bag import simulate_bag
 
-    faults = [name for name in args.faults.split(',') if name]
-    if faults == ['all']:
-        faults = [name for name in CATALOGUE if args.task == 'pick_place' or name != 'dropped_payload']
-    config = SimConfig(
-        duration_s=args.duration,
-        seed=args.seed,
-        task=args.task,
-        faults=faults,
-        width=args.width,
-        height=args.height,
-        fault_duration_s=args.fault_duration,
-    )
+    try:
+        config = SimConfig(
+            duration_s=args.duration,
+            seed=args.seed,
+            task=args.task,
+            width=args.width,
+            height=args.height,
+            fault_duration_s=args.fault_duration,
+            cell=args.cell,
+        )
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    config.faults = [name for name in args.faults.split(',') if name]
+    if config.faults == ['all']:  # a dropped part needs a task that carries parts
+        config.faults = [name for name in CATALOGUE if config.task == 'pick_place' or name != 'dropped_payload']
     started = time.monotonic()
     line = ProgressLine('sim')
 
@@ -400,15 +409,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--duration', type=positive_float, default=60.0, help='simulated seconds (default 60)')
     sim.add_argument('--faults', default='', help="comma-separated fault names to inject, or 'all'")
     sim.add_argument('--seed', type=int, default=0, help='random seed; the same seed gives the same bag')
-    sim.add_argument('--task', choices=['pick_place', 'weld_seam'], default='pick_place', help='the cell program')
-    sim.add_argument('--width', type=image_side, default=128, help='camera image width in pixels (default 128)')
-    sim.add_argument('--height', type=image_side, default=128, help='camera image height in pixels (default 128)')
+    sim.add_argument('--cell', default='ur5e', help='which simulated cell (default ur5e; --list-cells)')
+    sim.add_argument('--task', help="the cell's program (default: the cell's first; --list-cells)")
+    sim.add_argument('--width', type=image_side, help="camera image width in pixels (default: the cell's)")
+    sim.add_argument('--height', type=image_side, help="camera image height in pixels (default: the cell's)")
     sim.add_argument('--fault-duration', type=positive_float, help='seconds each fault is active (default: per fault)')
     sim.add_argument('--list-faults', action='store_true', help='describe every fault and exit')
     sim.add_argument(
         '--driver', default='', metavar='HABITS', help='comma-separated driver habits to publish with (--list-drivers)'
     )
     sim.add_argument('--list-drivers', action='store_true', help='describe every driver habit and exit')
+    sim.add_argument('--list-cells', action='store_true', help='describe every simulated cell and exit')
     sim.add_argument('--preview', metavar='PNG', help='also write a contact sheet of the bag')
     sim.set_defaults(run=run_sim)
 

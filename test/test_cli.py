@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mcf_process import run_mcf
@@ -18,7 +19,7 @@ def torch_sees_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-SUBCOMMANDS = ['sim', 'inspect', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
+SUBCOMMANDS = ['sim', 'inject', 'inspect', 'train', 'eval', 'replay', 'record', 'demo', 'bench']
 
 
 def assert_one_line_error(result, expected_text):
@@ -105,7 +106,11 @@ BAD_INPUT = [
     ('sim', ['--out', '{tmp}/b', '--width', '0'], 'must be positive'),
     ('sim', ['--out', '{tmp}/b', '--height', '5000'], 'must be 8 to 4096 pixels'),
     ('sim', ['--out', '{tmp}/b', '--seed', 'abc'], "invalid int value: 'abc'"),
-    ('sim', ['--out', '{tmp}/b', '--task', 'paint'], "invalid choice: 'paint'"),
+    ('sim', ['--out', '{tmp}/b', '--task', 'paint'], "the ur5e cell runs pick_place, weld_seam, not 'paint'"),
+    ('sim', ['--out', '{tmp}/b', '--cell', 'kuka'], "unknown cell 'kuka'; choose one of ur5e, yumi"),
+    ('inject', ['{tmp}/none', '--out', '{tmp}/o'], 'bag not found'),
+    ('inject', ['{tmp}/none', '--out', '{tmp}/o', '--faults', 'gremlins'], 'unknown evaluation fault gremlins'),
+    ('inject', ['--out', '{tmp}/o'], 'BAG and --out are required'),
     ('sim', ['--out', '{tmp}/b', '--faults', 'gremlins'], 'unknown fault gremlins'),
     ('sim', ['--out', '{tmp}/b', '--duration', '10', '--faults', 'collision'], 'too short for these faults'),
     ('sim', ['--out', '{tmp}/b', '--task', 'weld_seam', '--duration', '40', '--faults', 'dropped_payload'],
@@ -148,6 +153,11 @@ BAD_INPUT = [
     ('bench', ['--json', '{file}/bench.json'], 'is a file'),
     ('bench', ['--device', 'gpu'], "invalid choice: 'gpu'"),
 ]  # fmt: skip
+
+
+def test_the_readme_counts_these_cases():
+    readme = (Path(__file__).resolve().parent.parent / 'README.md').read_text()
+    assert f'of {len(BAD_INPUT)} such cases across all subcommands is tested' in readme
 
 
 @pytest.mark.parametrize(

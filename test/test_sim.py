@@ -13,7 +13,6 @@ from mcf_ros.data.labels import read_labels
 from mcf_ros.data.messages import parse
 from mcf_ros.faults.catalogue import CATALOGUE
 from mcf_ros.sim.cell import (
-    CAMERA_HZ,
     CAMERA_TOPIC,
     FROZEN_MIN_TRAVEL_RAD,
     MOTION_FAULTS,
@@ -21,8 +20,10 @@ from mcf_ros.sim.cell import (
     CellSimulator,
     SimConfig,
 )
+from mcf_ros.sim.designs import CELLS
 
 SEED = 11
+CAMERA_HZ = CELLS['ur5e'].camera_hz
 SIZE = 64
 PHYSICAL = [name for name, spec in CATALOGUE.items() if spec.modality == 'physical']
 SENSOR = [name for name, spec in CATALOGUE.items() if spec.modality != 'physical']

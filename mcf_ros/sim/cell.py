@@ -1,4 +1,4 @@
-"""The simulated cell: physics at 500 Hz, joint states every step, the camera at 30 Hz, faults on schedule.
+"""The simulated cell: physics at 500 Hz, joint states and camera frames at the cell's rates, faults on schedule.
 
 Everything is drawn from the seed through separate random streams (program, joint noise, camera
 noise, one per fault episode), so a fault never shifts the randomness outside its own window
@@ -17,14 +17,14 @@ from mcf_ros.data.messages import image_cdr, joint_state_cdr
 from mcf_ros.faults.camera import CAMERA_CORRUPTIONS
 from mcf_ros.faults.catalogue import CATALOGUE
 from mcf_ros.faults.kinematics import JOINT_CORRUPTIONS
+from mcf_ros.sim.designs import CELLS
 from mcf_ros.sim.motion import build_program
-from mcf_ros.sim.scene import HIDDEN, PART_HALF, TABLE_TOP_Z, TIMESTEP_S, VISITOR_POS, build_cell
+from mcf_ros.sim.scene import HIDDEN, PART_HALF, TABLE_TOP_Z, TIMESTEP_S
 
 SIM_EPOCH_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z
 CAMERA_TOPIC = '/camera/image_raw'
 JOINT_TOPIC = '/joint_states'
 CAMERA_FRAME = 'cell_camera'
-CAMERA_HZ = 30.0
 PART_KG = 1.0
 HEAVY_EXTRA_KG = 4.0
 SETTLE_S = 0.3
@@ -36,7 +36,6 @@ SENSOR_SLACK_S = 3.0
 JOINT_NOISE = (2e-4, 2e-3, 0.3)  # rad, rad/s, N·m
 CAMERA_NOISE = 2.0  # grey levels
 SAFETY_SPEED = 0.4
-WRONG_WAYPOINT_RAD = np.array([0.3, -0.2, 0.15, 0.0, 0.0, 0.0])
 BRAKED_JOINT, BRAKE_DAMPING = 0, 4000.0  # the base joint; N·m·s/rad
 # Physical faults that only show while joints move, and which joints (all: any of them).
 MOTION_FAULTS = {'collision': slice(None), 'joint_brake': [BRAKED_JOINT], 'slow_motion': slice(None)}
@@ -49,15 +48,29 @@ Sink = Callable[[str, int, bytes], None]
 
 @dataclass
 class SimConfig:
-    """What to simulate. Image size in pixels; duration in seconds of sim time."""
+    """What to simulate. Image size in pixels; duration in seconds of sim time.
+
+    The cell's own task and image size are taken where `task`, `width` or `height` is None.
+    """
 
     duration_s: float = 60.0
     seed: int = 0
-    task: str = 'pick_place'
+    task: str | None = None
     faults: list[str] = field(default_factory=list)
-    width: int = 128
-    height: int = 128
+    width: int | None = None
+    height: int | None = None
     fault_duration_s: float | None = None
+    cell: str = 'ur5e'
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f'unknown cell {self.cell!r}; choose one of {", ".join(CELLS)}')
+        design = CELLS[self.cell]
+        self.task = self.task or next(iter(design.tasks))
+        if self.task not in design.tasks:
+            raise ValueError(f'the {self.cell} cell runs {", ".join(design.tasks)}, not {self.task!r}')
+        self.width = self.width or design.image_size[0]
+        self.height = self.height or design.image_size[1]
 
 
 @dataclass
@@ -118,10 +131,16 @@ class CellSimulator:
 
     def __init__(self, config: SimConfig):
         self.config = config
-        self.cell = build_cell()
+        self.design = CELLS[config.cell]
+        self.cell = self.design.build()
         self.model = self.cell.model
         self.data = mujoco.MjData(self.model)
-        self.program = build_program(self.cell, config.task, config.duration_s, np.random.default_rng([config.seed, 1]))
+        pacing = self.design.pacing(config.duration_s, np.random.default_rng([config.seed, 4]))
+        cycle = self.design.tasks[config.task]
+        self.program = build_program(
+            self.cell, cycle, config.duration_s, np.random.default_rng([config.seed, 1]), pacing
+        )
+        self._joint_every = round(1.0 / (self.design.joint_hz * TIMESTEP_S))  # physics steps per joint state
         self.episodes = plan_episodes(config)
         self._joint_noise = np.random.default_rng([config.seed, 2])
         self._camera_noise = np.random.default_rng([config.seed, 3])
@@ -203,8 +222,9 @@ class CellSimulator:
                 self._update_world(t)
                 mujoco.mj_step(model, data)
                 stamp = SIM_EPOCH_NS + round(data.time * 1e9)
-                self._emit_joint_state(t, stamp, sink)
-                if t + 1e-9 >= next_frame / CAMERA_HZ:
+                if step % self._joint_every == 0:
+                    self._emit_joint_state(t, stamp, sink)
+                if t + 1e-9 >= next_frame / self.design.camera_hz:
                     self._place_props(t)
                     mujoco.mj_kinematics(model, data)  # the props' new poses, for this frame
                     renderer.update_scene(data, camera=self.cell.camera)
@@ -235,8 +255,9 @@ class CellSimulator:
         waypoint = self._active('wrong_waypoint', t)
         if waypoint:
             phase = (t - waypoint.start_s) / (waypoint.end_s - waypoint.start_s)
-            q = q + np.sin(np.pi * phase) ** 2 * WRONG_WAYPOINT_RAD
-            qd = qd + np.pi / (waypoint.end_s - waypoint.start_s) * np.sin(2 * np.pi * phase) * WRONG_WAYPOINT_RAD
+            offset = self.design.wrong_waypoint_rad
+            q = q + np.sin(np.pi * phase) ** 2 * offset
+            qd = qd + np.pi / (waypoint.end_s - waypoint.start_s) * np.sin(2 * np.pi * phase) * offset
         data.ctrl[:] = q + self._velocity_feedforward * qd
 
         model.dof_damping[:] = self._defaults['damping']
@@ -310,7 +331,7 @@ class CellSimulator:
                 part = program.part_positions[cycle]
             data.mocap_pos[cell.part_mocap] = part
         data.mocap_pos[cell.heavy_part_mocap] = tool if self._active('heavy_payload', t) else HIDDEN
-        data.mocap_pos[cell.visitor_mocap] = VISITOR_POS if self._active('foreign_object', t) else HIDDEN
+        data.mocap_pos[cell.visitor_mocap] = self.design.visitor_pos if self._active('foreign_object', t) else HIDDEN
         data.mocap_pos[cell.arc_mocap] = tool if program.welding(self.tau) else HIDDEN
 
     # -- sensors ---------------------------------------------------------------------------------
@@ -318,10 +339,11 @@ class CellSimulator:
     def _emit_joint_state(self, t: float, stamp: int, sink: Sink) -> None:
         data = self.data
         noise = self._joint_noise.standard_normal((3, self.model.nu)) * np.array(JOINT_NOISE)[:, None]
+        effort = data.actuator_force + data.qfrc_gravcomp + noise[2]
         sample = (
             data.qpos + noise[0],
             data.qvel + noise[1],
-            data.actuator_force + data.qfrc_gravcomp + noise[2],
+            effort if self.design.publishes_effort else np.full_like(effort, np.nan),
         )
         for episode in self.episodes:
             if episode.modality == 'kinematics' and episode.active(t) and sample is not None:

@@ -1,11 +1,13 @@
 """The robot program: inverse kinematics, smooth speed-limited joint trajectories, and a repetitive cycle.
 
 A `Program` is a piecewise trajectory over program time (seconds): quintic moves between joint
-waypoints (zero velocity and acceleration at each waypoint) and dwells. Cycles start on a takt;
-each cycle's targets, durations and dwells vary a little, drawn from the seed.
+waypoints (zero velocity and acceleration at each waypoint) and dwells. A cell's `Pacing` says how
+cycles start (on a takt with a little jitter, or when an operator presses start) and when the
+speed override changes; each cycle's targets, durations and dwells vary, drawn from the seed.
 """
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import mujoco
@@ -13,12 +15,10 @@ import numpy as np
 
 from mcf_ros.sim.scene import PART_HALF, PICK_XY, PLACE_XY, TABLE_TOP_Z, WELD_CENTER, CellModel
 
-HOME = np.array([2.7487, -1.9652, 1.7996, -1.4052, -1.5708, -0.3913])  # tool 35 cm above the table centre
 MAX_JOINT_SPEED = 1.5  # rad/s, peak of a quintic move
 MIN_MOVE_S = 0.4
 TOOL_DOWN = np.array([0.0, 0.0, -1.0])
 HOVER_M = 0.12
-TASKS = ('pick_place', 'weld_seam')
 APPROACH_SPEED = 0.5  # fraction of the joint speed limit near the table
 MAX_IK_STEP = 0.1  # rad per iteration: keeps the solver on the branch it starts on
 
@@ -26,8 +26,8 @@ MAX_IK_STEP = 0.1  # rad per iteration: keeps the solver on the branch it starts
 def solve_ik(cell: CellModel, target: np.ndarray, seed_q: np.ndarray, iterations: int = 200) -> np.ndarray:
     """Return joint angles (rad) that put the tool site at `target` (m) pointing straight down.
 
-    Damped least squares on position plus tool-axis alignment, with a weak pull toward HOME that
-    keeps the arm elbow-up. Raises if the target is out of reach.
+    Damped least squares on position plus tool-axis alignment, with a weak pull toward the cell's
+    home that keeps the arm on its branch (elbow-up). Raises if the target is out of reach.
     """
     model, data = cell.model, mujoco.MjData(cell.model)
     q = seed_q.copy()
@@ -45,7 +45,7 @@ def solve_ik(cell: CellModel, target: np.ndarray, seed_q: np.ndarray, iterations
         error = np.concatenate([position_error, axis_error])
         damped = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + 1e-4 * np.eye(6), error)
         nullspace = np.eye(model.nv) - np.linalg.pinv(jacobian) @ jacobian
-        step = damped + 0.05 * nullspace @ (HOME - q)
+        step = damped + 0.05 * nullspace @ (cell.home - q)
         q = q + step * min(1.0, MAX_IK_STEP / np.linalg.norm(step))
     raise ValueError(f'inverse kinematics did not converge for tool target {np.round(target, 3)}')
 
@@ -109,18 +109,19 @@ class Program:
 
 
 class ProgramBuilder:
-    """Appends moves and dwells to a Program, timing each move from the joint speed limit."""
+    """Appends moves and dwells to a Program, timing each move from the joint speed limit and the override."""
 
     def __init__(self, program: Program, rng: np.random.Generator, start_q: np.ndarray):
         self.program = program
         self.rng = rng
         self.q = start_q
         self.t = 0.0
+        self.override = 1.0  # the speed override, as on a teach pendant: scales every move's speed
 
     def move(self, q: np.ndarray, speed_scale: float = 1.0) -> None:
         """Move to `q`: duration from the largest joint travel at the peak speed, jittered by 3 %."""
         travel = np.max(np.abs(q - self.q))
-        duration = max(MIN_MOVE_S, 1.875 * travel / (MAX_JOINT_SPEED * speed_scale))
+        duration = max(MIN_MOVE_S, 1.875 * travel / (MAX_JOINT_SPEED * speed_scale)) / self.override
         duration *= 1.0 + 0.03 * self.rng.standard_normal()
         self.program.segments.append(Segment(self.t, self.t + duration, self.q, q))
         self.t += duration
@@ -132,22 +133,40 @@ class ProgramBuilder:
         self.t += duration
 
 
-def build_program(cell: CellModel, task: str, duration_s: float, rng: np.random.Generator) -> Program:
-    """Plan cycles of `task` until `duration_s` of program time is covered."""
-    if task not in TASKS:
-        raise ValueError(f'unknown task {task!r}; choose one of {", ".join(TASKS)}')
+@dataclass(frozen=True)
+class Pacing:
+    """How a cell's cycles start, and its speed override over program time.
+
+    `home_dwell(rng)` is the wait at home before each cycle; `overrides` lists (program time, override)
+    changes, each made at the start of the first cycle after its time.
+    """
+
+    home_dwell: Callable[[np.random.Generator], float]
+    overrides: tuple[tuple[float, float], ...] = ()
+
+
+def build_program(
+    cell: CellModel,
+    cycle: Callable[[CellModel, ProgramBuilder], None],
+    duration_s: float,
+    rng: np.random.Generator,
+    pacing: Pacing,
+) -> Program:
+    """Plan cycles (each `cycle` then back home and the pacing's dwell) until `duration_s` is covered."""
     program = Program()
-    builder = ProgramBuilder(program, rng, HOME)
+    builder = ProgramBuilder(program, rng, cell.home)
     builder.dwell(0.5, at_home=True)
     while builder.t < duration_s + 10.0:
+        builder.override = next((o for t, o in reversed(pacing.overrides) if builder.t >= t), 1.0)
         program.cycle_starts.append(builder.t)
-        (_pick_place_cycle if task == 'pick_place' else _weld_cycle)(cell, builder)
-        builder.move(HOME)
-        builder.dwell(1.5 + 0.2 * rng.standard_normal() ** 2, at_home=True)
+        cycle(cell, builder)
+        builder.move(cell.home)
+        builder.dwell(pacing.home_dwell(rng), at_home=True)
     return program
 
 
-def _pick_place_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
+def pick_place_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
+    """Pick a part from the pick tray and place it on the place tray (the UR5e cell's default task)."""
     rng = builder.rng
     part = np.array([*PICK_XY, TABLE_TOP_Z + PART_HALF]) + np.r_[rng.normal(0.0, 0.01, 2), 0.0]
     place = np.array([*PLACE_XY, TABLE_TOP_Z + PART_HALF]) + np.r_[rng.normal(0.0, 0.005, 2), 0.0]
@@ -172,7 +191,8 @@ def _touch_down(builder: ProgramBuilder, above: np.ndarray, at: np.ndarray, even
     builder.move(above, speed_scale=APPROACH_SPEED)
 
 
-def _weld_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
+def weld_cycle(cell: CellModel, builder: ProgramBuilder) -> None:
+    """Weld a 20 cm weaving seam on the fixture (the UR5e cell's second task)."""
     rng = builder.rng
     seam_z = TABLE_TOP_Z + 0.03
     start = np.array([WELD_CENTER[0], WELD_CENTER[1] - 0.1, seam_z]) + np.r_[rng.normal(0.0, 0.003, 2), 0.0]

@@ -49,7 +49,8 @@ def contact_sheet(bag_dir: str | Path, png: str | Path, joint_topic='/joint_stat
     times = np.array([t for t, _ in joints]) - t0
     positions = np.array([p for _, p in joints if len(p) == len(joints[0][1])] or [[0.0]])
     trace.plot(times[: len(positions)], positions, linewidth=0.8, label=joint_names)
-    trace.legend(fontsize=7, ncol=len(joint_names), loc='upper center', bbox_to_anchor=(0.5, -0.22), frameon=False)
+    columns = min(len(joint_names), 7)  # a row per seven joints keeps a 14-joint legend inside the figure
+    trace.legend(fontsize=7, ncol=columns, loc='upper center', bbox_to_anchor=(0.5, -0.22), frameon=False)
     for label in labels:
         trace.axvspan(label.start_s - t0, label.end_s - t0, color=MODALITY_COLORS[label.modality], alpha=0.2)
         trace.text(

