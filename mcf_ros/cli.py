@@ -267,7 +267,7 @@ def run_train(args: argparse.Namespace) -> int:
     header = train_from_bags(
         args.bag, args.out, args.camera_topic, args.joint_topic, config, device, args.image_size,
         args.false_alarms_per_hour, log=to_stderr, progress=progress,
-        resume=args.resume, joints=args.joints,
+        resume=args.resume, joints=args.joints, use_cycle=not args.no_cycle,
     )  # fmt: skip
     training, calibration = header['training'], header['calibration']
     line.finish(f'{training["epochs"]} epochs in {training["seconds"]:.0f} s')
@@ -276,6 +276,7 @@ def run_train(args: argparse.Namespace) -> int:
     target = calibration['target_false_alarms_per_hour']
     print(f'  threshold {calibration["threshold"]:.2f} (normal tail units) for <= {target:g} false alarm/h, '
           f'flag after {calibration["persistence"]} consecutive windows')  # fmt: skip
+    print(f'  cycle channel {header["cycle_channel"]["reason"]}')
     for channel, centre in calibration['centre'].items():
         print(f'  {channel:19} normal 90th percentile {centre:.4g}  tail scale {calibration["scale"][channel]:.3g}')
     return 0
@@ -459,6 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         '--joints', type=lambda text: [name for name in text.split(',') if name], metavar='A,B',
         help='the joints to model (default: every joint that moves in the training data)',
+    )  # fmt: skip
+    train.add_argument(
+        '--no-cycle', action='store_true',
+        help='keep the cycle channel silent (a program without a fixed cycle, or one that changes pace)',
     )  # fmt: skip
     train.set_defaults(run=run_train)
 

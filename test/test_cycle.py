@@ -5,7 +5,7 @@ from functools import cache
 
 import numpy as np
 
-from mcf_ros.model.cycle import CycleLag, CycleReference, fit_cycle, rest_pose, window_path
+from mcf_ros.model.cycle import CycleLag, CycleReference, cycle_trouble, fit_cycle, rest_pose, window_path
 from mcf_ros.model.scoring import CHANNELS, DERIVED, calibrate, score_sequence
 
 HOME = np.array([0.0, 0.0, 0.0])
@@ -13,12 +13,12 @@ WAYPOINTS = [np.array([1.0, 0.5, 0.3]), np.array([0.5, 1.0, -0.3]), HOME]
 JOINTS = len(HOME)
 
 
-def program(seed: int, seconds: float):
+def program(seed: int, seconds: float, dwell_s: float = 1.5):
     """Return segments (t0, t1, q0, q1, at_home) of a repeating cycle: home dwell, three moves with stops."""
     rng = np.random.default_rng(seed)
     segments, t = [], 0.0
     while t < seconds + 10.0:
-        segments.append((t, t + 1.5 + 0.2 * rng.standard_normal() ** 2, HOME, HOME, True))
+        segments.append((t, t + dwell_s + 0.2 * rng.standard_normal() ** 2, HOME, HOME, True))
         t = segments[-1][1]
         q = HOME
         for target, move_s in zip(WAYPOINTS, (1.0, 1.0, 1.2), strict=True):
@@ -30,13 +30,13 @@ def program(seed: int, seconds: float):
 
 
 @cache
-def run(seed: int, seconds: float, hz: float, slow=None, offset=None):
+def run(seed: int, seconds: float, hz: float, slow=None, offset=None, dwell_s=1.5):
     """Sample windows of the cell at `hz`: (end times, paths, seconds late, poses).
 
     `slow` = (start, stop) runs the program at 40 % speed, and the lost time is caught up at home,
     as a cell does. `offset` = (start, stop) adds 0.3 rad to the first joint's reading.
     """
-    segments = program(seed, seconds)
+    segments = program(seed, seconds, dwell_s)
     starts = [s[0] for s in segments]
     dt, tau = 1.0 / 500.0, 0.0
     fine = np.arange(1, int(seconds * 500)) * dt
@@ -166,3 +166,27 @@ def test_the_scorer_flags_an_arm_late_on_its_cycle_as_physical_and_a_normal_one_
     flagged = late['blame'][late['is_anomaly']]
     # The flag outlasts the evidence by its persistence; those windows name no world change.
     assert (flagged == 'physical').mean() > 0.9, dict(zip(*np.unique(flagged, return_counts=True), strict=True))
+
+
+def test_a_cycle_that_judges_held_out_normal_running_is_kept():
+    times, paths, _, _ = run(2, 300.0, 15.0)
+    assert cycle_trouble(reference(), times, paths) is None
+
+
+def test_held_out_running_that_starts_its_cycles_sooner_turns_the_cycle_off():
+    """Cycles started sooner than any training cycle (an operator who presses start earlier) leave home early."""
+    times, paths, _, _ = run(2, 300.0, 15.0, dwell_s=0.4)
+    trouble = cycle_trouble(reference(), times, paths)
+    assert trouble and 'off the learnt cycle by up to' in trouble, trouble
+
+
+def test_held_out_running_at_another_pace_turns_the_cycle_off():
+    """At 40 % speed a window covers a shorter path than any training window: the cycle cannot judge it."""
+    times, paths, _, _ = run(2, 300.0, 15.0, slow=(60.0, 290.0))
+    assert cycle_trouble(reference(), times, paths)
+
+
+def test_held_out_running_on_paths_training_never_took_turns_the_cycle_off():
+    times, paths, _, _ = run(2, 300.0, 15.0, offset=(20.0, 290.0))
+    trouble = cycle_trouble(reference(), times, paths)
+    assert trouble and 'on paths the training windows never took' in trouble, trouble

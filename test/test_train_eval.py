@@ -49,6 +49,18 @@ def test_train_writes_an_artifact_with_the_cell_and_its_calibration(cell):
     assert header['modalities']['camera']['resolution'] == [32, 32]
 
 
+def test_the_artifact_records_whether_the_cycle_channel_is_on_and_why(cell, tmp_path):
+    header = load_artifact(cell / 'model.mcf').header
+    assert header['cycle_channel'] == {
+        'on': False, 'reason': 'off: no cycle learnt (the arm rests nowhere, or came home fewer than 5 times)'
+    } and header['calibration']['cycle'] is None  # fmt: skip
+    args = ['--epochs', '1', '--image-size', '32', '--no-cycle']
+    result = run_mcf('train', '--bag', str(cell / 'normal'), '--out', str(tmp_path / 'm.mcf'), *args)
+    assert result.returncode == 0, result.stderr
+    assert 'cycle channel off (--no-cycle): the cycle channel stays silent' in result.stdout
+    assert load_artifact(tmp_path / 'm.mcf').header['cycle_channel']['on'] is False
+
+
 def test_a_model_refuses_frames_of_another_camera_resolution(cell, tmp_path):
     bag = write_camera_joint_bag(tmp_path / 'wide', duration_s=2.0, width=64, height=48)
     result = run_mcf('eval', '--model', str(cell / 'model.mcf'), '--bag', str(bag), '--report', str(tmp_path / 'r'))

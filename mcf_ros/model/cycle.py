@@ -24,6 +24,11 @@ HOME_TOL_RAD = 0.1  # joint distance from home that still counts as home
 PATH_TOL_RAD = 0.05  # largest joint distance between two windows' paths that counts as the same path
 MIN_CYCLES = 5  # visits home the normal data must show for a cycle to be learnt
 MAX_STEP_S = 1.0  # a longer pause between windows (another bag, a time jump) restarts the clocks
+# The learnt cycle must judge held-out normal running before its lag can be evidence: most windows away
+# from home on a path a training window took, and their lag small against the time the arm is away.
+# On the UR5e cell's 20 min development bag: 98.6 % judged, lag p99 0.5 % of the time away (3 min: 88 %, 1 %).
+MIN_JUDGED = 0.5
+MAX_LAG_SHARE = 0.1
 
 
 def window_path(joints: np.ndarray, n_joints: int) -> np.ndarray:
@@ -145,3 +150,30 @@ class CycleLag:
         off_time = float(np.abs(self._departure_s[same_path] - departure_s).min())
         early = 0.0 if math.isnan(arrival_s) else max(0.0, float(self._arrival_s[same_path].min()) - arrival_s)
         return max(off_time, early)
+
+
+def cycle_trouble(reference: CycleReference, end_s: np.ndarray, paths: np.ndarray) -> str | None:
+    """Return why the learnt cycle cannot judge held-out normal windows (in time order), or None if it can.
+
+    An irregular program (cycles of varying content or pace that the training windows do not cover)
+    leaves held-out normal windows on paths no training window took, or late and early against them.
+    """
+    lag = CycleLag(reference)
+    values = np.array([lag.push(float(t), path) for t, path in zip(end_s, paths, strict=True)])
+    away = values[values != 0.0]
+    if len(away) == 0:
+        return 'the held-out normal running never leaves home'
+    judged = away[np.isfinite(away)]
+    if len(judged) < MIN_JUDGED * len(away):
+        return (
+            f'{len(away) - len(judged):,} of {len(away):,} held-out normal windows away from home are on '
+            'paths the training windows never took'
+        )
+    away_s = float(np.percentile(reference.departure_s, 95))
+    lag_p99 = float(np.percentile(judged, 99))
+    if lag_p99 > MAX_LAG_SHARE * away_s:
+        return (
+            f'held-out normal running is off the learnt cycle by up to {lag_p99:.2f} s (p99), more than '
+            f'{MAX_LAG_SHARE:.0%} of the {away_s:.1f} s the arm is away from home'
+        )
+    return None

@@ -27,7 +27,7 @@ from mcf_ros.data.preflight import model_findings
 from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
-from mcf_ros.model.cycle import fit_cycle
+from mcf_ros.model.cycle import MIN_CYCLES, CycleReference, cycle_trouble, fit_cycle
 from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector, joint_paths, pick_device
 from mcf_ros.model.mcf import KINEMATICS, ModelConfig
@@ -159,8 +159,13 @@ def train_from_bags(
     resume: bool = False,
     fusion: str = 'mcf',
     joints: list[str] | None = None,
+    use_cycle: bool = True,
 ) -> dict:
-    """Train and calibrate on normal bags; write the artifact; return its header."""
+    """Train and calibrate on normal bags; write the artifact; return its header.
+
+    `use_cycle` False keeps the cycle channel silent (`mcf train --no-cycle`), as it is when the arm
+    has no cycle or held-out normal running does not keep to the one learnt.
+    """
     checkpoint = Path(out).with_suffix('.ckpt')
     if resume and not checkpoint.is_file():
         raise UserError(f'no checkpoint to resume from: {checkpoint}')
@@ -212,14 +217,11 @@ def train_from_bags(
     detector = Detector(Artifact(header, result.model.state_dict()), device)
     evidence = detector.fit_residual_scale(holdout)
     header['normalisation'] = detector.normalisation.to_dict()
-    cycle = None
+    cycle, header['cycle_channel'] = learn_cycle(train, holdout, len(spec.joint_names), use_cycle)
     if model_config.uses[KINEMATICS]:
-        joint_count = len(spec.joint_names)
-        cycle = fit_cycle(np.array([w.end_s for w in train]), joint_paths(train, joint_count), joint_count)
-        if cycle is None:
-            log('cycle: none learnt (the arm does not return to a rest pose)')
-        else:
-            log(f'cycle: {len(cycle.departure_s)} normal windows away from home, up to {cycle.departure_s.max():.1f} s')
+        log(f'cycle: {header["cycle_channel"]["reason"]}')
+    else:
+        cycle, header['cycle_channel'] = None, {'on': False, 'reason': 'off: the model has no joints'}
     calibration = calibrate(
         evidence,
         np.array([w.end_s for w in holdout]),
@@ -232,6 +234,27 @@ def train_from_bags(
     saved = save_artifact(out, header, result.model.state_dict()).header
     checkpoint.unlink()
     return saved
+
+
+def learn_cycle(
+    train: list[Window], holdout: list[Window], joint_count: int, use_cycle: bool
+) -> tuple[CycleReference | None, dict]:
+    """Learn the normal cycle from the training windows and check it on the held-out ones.
+
+    Return the reference (None: the cycle channel stays silent) and the artifact's record of it:
+    {'on': bool, 'reason': what the training summary says}.
+    """
+    if not use_cycle:
+        return None, {'on': False, 'reason': 'off (--no-cycle): the cycle channel stays silent'}
+    cycle = fit_cycle(np.array([w.end_s for w in train]), joint_paths(train, joint_count), joint_count)
+    if cycle is None:
+        reason = f'off: no cycle learnt (the arm rests nowhere, or came home fewer than {MIN_CYCLES} times)'
+        return None, {'on': False, 'reason': reason}
+    trouble = cycle_trouble(cycle, np.array([w.end_s for w in holdout]), joint_paths(holdout, joint_count))
+    if trouble:
+        return None, {'on': False, 'reason': f'off: {trouble}; the cycle channel stays silent (irregular program?)'}
+    away = f'{len(cycle.departure_s)} normal windows away from home, up to {cycle.departure_s.max():.1f} s'
+    return cycle, {'on': True, 'reason': f'on: {away}; held-out normal running keeps to it'}
 
 
 def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict, list[Window], Detector]:
