@@ -218,9 +218,7 @@ def train_from_bags(
     evidence = detector.fit_residual_scale(holdout)
     header['normalisation'] = detector.normalisation.to_dict()
     cycle, header['cycle_channel'] = learn_cycle(train, holdout, len(spec.joint_names), use_cycle)
-    if model_config.uses[KINEMATICS]:
-        log(f'cycle: {header["cycle_channel"]["reason"]}')
-    else:
+    if not model_config.uses[KINEMATICS]:
         cycle, header['cycle_channel'] = None, {'on': False, 'reason': 'off: the model has no joints'}
     calibration = calibrate(
         evidence,
