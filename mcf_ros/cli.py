@@ -319,9 +319,9 @@ def run_eval(args: argparse.Namespace) -> int:
     import time
 
     from mcf_ros.data.labels import read_labels
+    from mcf_ros.model.bag_eval import baseline_models, evaluate_bag, feature_baseline_metrics
     from mcf_ros.model.inference import pick_device
     from mcf_ros.model.report import write_report
-    from mcf_ros.model.workflow import baseline_models, evaluate_bag, feature_baseline_metrics
 
     output_path(args.report, '--report', directory=True)
     device = str(pick_device(args.device))

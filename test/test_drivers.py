@@ -10,8 +10,9 @@ from mcf_process import run_mcf
 from mcf_ros.data.dataset import bag_windows, infer_spec, same_window
 from mcf_ros.data.inspection import inspect_bag
 from mcf_ros.model.artifact import load_artifact
+from mcf_ros.model.bag_eval import evaluate_bag
 from mcf_ros.model.training import TrainConfig
-from mcf_ros.model.workflow import evaluate_bag, train_from_bags
+from mcf_ros.model.workflow import train_from_bags
 
 CAMERA, JOINTS = '/camera/image_raw', '/joint_states'
 ALL = ('position', 'velocity', 'effort')

@@ -9,8 +9,9 @@ from live_cell import start_monitor, stop_process
 from mcf_process import run_mcf, start_mcf, wait_for_line
 from test_monitor import recorded_outputs
 
+from mcf_ros.model.bag_eval import evaluate_bag
 from mcf_ros.model.training import TrainConfig
-from mcf_ros.model.workflow import evaluate_bag, train_from_bags
+from mcf_ros.model.workflow import train_from_bags
 from mcf_ros.sim.drivers import GRIPPER_JOINTS
 
 OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']

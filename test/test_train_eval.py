@@ -3,12 +3,14 @@
 import csv
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from mcf_process import run_mcf
 from synthetic_bags import write_camera_joint_bag
 
-from mcf_ros.model import workflow
+from mcf_ros.model import bag_eval
 from mcf_ros.model.artifact import ArtifactError, load_artifact, save_artifact
 from mcf_ros.model.inference import Detector
 
@@ -225,9 +227,9 @@ def test_eval_with_baselines_scores_each_baseline_in_the_same_harness(cell):
 
 
 def test_cached_baselines_are_reused_for_the_same_model_and_retrained_when_it_changes(cell, tmp_path, monkeypatch):
-    workflow.baseline_models(str(cell / 'model.mcf'), 'cpu', log=print)  # trains them unless an earlier test did
+    bag_eval.baseline_models(str(cell / 'model.mcf'), 'cpu', log=print)  # trains them unless an earlier test did
     logged = []
-    workflow.baseline_models(str(cell / 'model.mcf'), 'cpu', log=logged.append)
+    bag_eval.baseline_models(str(cell / 'model.mcf'), 'cpu', log=logged.append)
     assert not logged, f'the cached baselines were retrained: {logged}'
     model = load_artifact(cell / 'model.mcf')
     retrained = {name: w + 1 if k == 0 else w for k, (name, w) in enumerate(model.state_dict.items())}
@@ -236,13 +238,18 @@ def test_cached_baselines_are_reused_for_the_same_model_and_retrained_when_it_ch
     def refuse(*args, **kwargs):
         raise AssertionError('retraining')
 
-    monkeypatch.setattr(workflow, 'train_from_bags', refuse)
-    for header, weights in ((model.header, retrained), (recalibrated, model.state_dict)):
+    monkeypatch.setattr(bag_eval, 'train_from_bags', refuse)
+    other_data = {**model.header, 'training': {**model.header['training'], 'fingerprint': 'another-recording'}}
+    changes = {'weights': (model.header, retrained), 'calibration': (recalibrated, model.state_dict),
+               'data': (other_data, model.state_dict), 'code': (model.header, model.state_dict)}  # fmt: skip
+    for change, (header, weights) in changes.items():
         save_artifact(tmp_path / 'model.mcf', header, weights)
         for path in cell.glob('model.baseline-*.mcf'):
             shutil.copy(path, tmp_path / path.name)
+        if change == 'code':
+            monkeypatch.setattr(bag_eval, 'training_code_version', lambda: 'other-code')
         with pytest.raises(AssertionError, match='retraining'):
-            workflow.baseline_models(str(tmp_path / 'model.mcf'), 'cpu', log=logged.append)
+            bag_eval.baseline_models(str(tmp_path / 'model.mcf'), 'cpu', log=logged.append)
 
 
 def test_train_learns_any_arm_from_the_bag_a_seven_joint_one_included(tmp_path):
@@ -256,3 +263,19 @@ def test_train_learns_any_arm_from_the_bag_a_seven_joint_one_included(tmp_path):
     assert header['model']['joint_features'] == 21
     result = run_mcf('eval', '--model', str(model), '--bag', str(bag), '--report', str(tmp_path / 'report'))
     assert result.returncode == 0, result.stderr
+
+
+def test_the_drift_sweep_scores_each_rate_and_draws_delay_against_rate(cell, tmp_path):
+    args = ['--model', str(cell / 'model.mcf'), '--bag', str(cell / 'normal'), '--out', str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, '-m', 'mcf_ros.eval_faults.sweep', *args, '--rates', '0.05,5', '--episodes', '1',
+         '--episode-s', '3'], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / 'sweep.csv').open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(row['rate_rad_s']) for row in rows] == [0.05, 5.0]
+    assert rows[1]['delay_s'], 'a drift of 5 rad/s is flagged'
+    assert (tmp_path / 'sweep.png').stat().st_size > 5000
+    assert 'smallest rate with every episode flagged within 5 s:' in result.stdout
+    assert not list(tmp_path.glob('drift_*')), 'the injected bags are removed'

@@ -1,10 +1,10 @@
-"""`mcf train` and `mcf eval` end to end: bags in, an artifact or a report out."""
+"""`mcf train` end to end: normal bags in, a calibrated artifact out (`mcf eval` is in `bag_eval.py`)."""
 
 import datetime
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +22,10 @@ from mcf_ros.data.dataset import (
     training_split,
 )
 from mcf_ros.data.inspection import BagInspection, inspect_bag
-from mcf_ros.data.labels import read_labels
-from mcf_ros.data.preflight import model_findings
 from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.errors import UserError
-from mcf_ros.model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
+from mcf_ros.model.artifact import Artifact, save_artifact
 from mcf_ros.model.cycle import MIN_CYCLES, CycleReference, cycle_trouble, fit_cycle
-from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector, joint_paths, pick_device
 from mcf_ros.model.mcf import KINEMATICS, ModelConfig
 from mcf_ros.model.report import loss_curve_png
@@ -253,110 +250,3 @@ def learn_cycle(
         return None, {'on': False, 'reason': f'off: {trouble}; the cycle channel stays silent (irregular program?)'}
     away = f'{len(cycle.departure_s)} normal windows away from home, up to {cycle.departure_s.max():.1f} s'
     return cycle, {'on': True, 'reason': f'on: {away}; held-out normal running keeps to it'}
-
-
-def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict, list[Window], Detector]:
-    """Score every window of a bag with a model; return (scored arrays, metrics, windows, detector)."""
-    detector = Detector(load_artifact(model), device)
-    detector.compile()
-    topics = detector.artifact.header['modalities']
-    joint_topic = topics['kinematics']['topic']
-    inspection = inspect_for(bag, topics['camera']['topic'], joint_topic)
-    camera_topic = camera_topic_of(inspection, topics['camera']['topic'])
-    problems = [f.text for f in model_findings(detector.artifact.header, inspection, joint_topic) if f.blocks]
-    if problems:
-        raise UserError(f'{bag} does not fit the model {model}: {"; ".join(problems)}')
-    camera = inspection.cameras[camera_topic]
-    spec = replace(detector.spec, camera_hz=camera.stamps.rate_hz or detector.spec.camera_hz)
-    tally = InputTally()
-    windows = all_bag_windows(bag, spec, camera_topic, joint_topic, camera.resolution, tally)
-    if not windows:
-        raise UserError('\n  '.join([f'{bag} gives no windows', *tally.lines()]))
-    scored = detector.score(windows)
-    metrics = detection_metrics(scored, read_labels(bag), spec.length_s, spec.camera_hz)
-    metrics['model_id'] = detector.artifact.model_id
-    metrics['input'] = {
-        'camera_topic': camera_topic,
-        'camera_hz': spec.camera_hz,
-        'frames': tally.frames,
-        'joint_states': tally.joint_states,
-        'rejected': dict(tally.rejected),
-        'notes': tally.lines(),
-    }
-    return scored, metrics, windows, detector
-
-
-BASELINES = ('camera', 'kinematics', 'concat')
-
-
-def _training_bags(header: dict) -> list[str]:
-    bags = header['training']['bags']
-    missing = [bag for bag in bags if not Path(bag).is_dir()]
-    if missing:
-        raise UserError(f"--baselines retrains on the model's training bags, and these are gone: {', '.join(missing)}")
-    return bags
-
-
-def _baseline_key(artifact: Artifact) -> str:
-    """Return what a baseline is trained for: the model's id and a hash of its calibration."""
-    calibration = json.dumps(artifact.header['calibration'], sort_keys=True).encode()
-    return f'{artifact.model_id}-{hashlib.sha256(calibration).hexdigest()[:12]}'
-
-
-def _baseline_of(path: Path) -> str | None:
-    """Return the key of the model a cached baseline was trained for, or None if missing or unreadable."""
-    try:
-        return load_artifact(path).header['training'].get('baseline_of')
-    except ArtifactError:
-        return None
-
-
-def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict[str, Path]:
-    """Return a model of each baseline fusion, trained like `model` on its own training bags.
-
-    They are cached beside the model as MODEL.baseline-NAME.mcf, stamped with the model's id (its
-    weights' hash) and its calibration's hash, and retrained whenever either changes (new weights,
-    or the same weights recalibrated by a newer mcf) or the cached file cannot be read.
-    """
-    artifact = load_artifact(model)
-    header, training = artifact.header, artifact.header['training']
-    bags = _training_bags(header)
-    topics = header['modalities']
-    key = _baseline_key(artifact)
-    paths = {}
-    for name in BASELINES:
-        path = Path(model).with_suffix(f'.baseline-{name}.mcf')
-        if _baseline_of(path) != key:
-            log(f'training the {name} baseline on {len(bags)} bag(s)')
-            train_from_bags(
-                bags, str(path), topics['camera']['topic'], topics['kinematics']['topic'],
-                TrainConfig(epochs=training['epochs'], seed=training['seed']), device,
-                header['model']['image_size'], header['calibration']['target_false_alarms_per_hour'],
-                log=log, fusion=name, joints=header['window']['joint_names'],
-            )  # fmt: skip
-            baseline = load_artifact(path)
-            baseline.header['training']['baseline_of'] = key
-            save_artifact(path, baseline.header, baseline.state_dict)
-        paths[name] = path
-    return paths
-
-
-def feature_baseline_metrics(
-    model: str, bag: str, windows: list[Window], camera_hz: float, log: Callable[[str], None]
-) -> dict:
-    """Fit the PyOD baseline on `model`'s training bags, as the model was, and return its metrics on `bag`'s windows."""
-    from mcf_ros.model.feature_baseline import FeatureBaseline
-
-    header = load_artifact(model).header
-    spec = WindowSpec.from_dict(header['window'])
-    topics = header['modalities']
-    camera_topic, joint_topic = topics['camera']['topic'], topics['kinematics']['topic']
-    joints = list(spec.joint_names)
-    data = training_data(_training_bags(header), camera_topic, joint_topic, spec.image_size, joints, log)
-    log(f'fitting the PyOD (ECOD) baseline on {len(data.train)} windows')
-    baseline = FeatureBaseline(data.train, data.holdout, spec.joint_features, header['calibration'])
-    metrics = detection_metrics(baseline.score(windows), read_labels(bag), spec.length_s, camera_hz)
-    metrics['blame_accuracy'] = None  # it names no modality
-    for kind in metrics['per_kind'].values():
-        kind['blame_accuracy'] = None
-    return metrics
