@@ -240,11 +240,14 @@ def run_inject(args: argparse.Namespace) -> int:
     output_path(args.out, '--out', directory=True)
     from mcf_ros.eval_faults.inject import inject_bag, parse_kinds
 
-    kinds = list(EVAL_FAULTS) if args.faults == 'all' else parse_kinds(args.faults)
-    labels = inject_bag(
-        args.bag, args.out, kinds, args.seed, args.episode_s, args.gap_s, drift_rate_rad_s=args.drift_rate
+    every = args.faults == 'all'  # every kind this bag can carry; the others are named and left out
+    kinds = list(EVAL_FAULTS) if every else parse_kinds(args.faults)
+    labels, skipped = inject_bag(
+        args.bag, args.out, kinds, args.seed, args.episode_s, args.gap_s, args.drift_rate, skip_inapplicable=every
     )
     print(f'wrote {args.out}: {len(labels)} evaluation fault episodes (faults.csv)')
+    for kind, reason in skipped.items():
+        print(f'  left out {kind}: {reason}')
     for label in labels:
         print(f'  {label.kind:22} {label.modality:11} {label.start_s:.3f} .. {label.end_s:.3f}', file=sys.stderr)
     return 0

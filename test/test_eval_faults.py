@@ -119,7 +119,10 @@ def test_no_joint_kind_is_drawn_for_a_joint_that_does_not_move():
 def test_inject_rewrites_only_the_episodes_and_labels_them(tmp_path):
     source = write_camera_joint_bag(tmp_path / 'normal', duration_s=12.0, width=32, height=24)
     write_labels(source, [FaultLabel(START_NS / 1e9 + 10.0, START_NS / 1e9 + 10.5, 'collision', 'physical')])
-    labels = inject_bag(source, tmp_path / 'out', ['camera_fog', 'joint_swap'], seed=5, episode_s=1.0, gap_s=1.0)
+    labels, skipped = inject_bag(
+        source, tmp_path / 'out', ['camera_fog', 'joint_swap'], seed=5, episode_s=1.0, gap_s=1.0
+    )
+    assert not skipped
     start = START_NS / 1e9
     assert [(round(label.start_s - start, 3), label.kind) for label in labels] == [(6.0, 'camera_fog'),
                                                                                   (8.0, 'joint_swap')]  # fmt: skip
@@ -172,3 +175,12 @@ def test_inject_works_on_a_compressed_camera_and_split_joints(tmp_path, driver_c
 def test_inject_lists_its_kinds():
     result = run_mcf('inject', '--list-faults')
     assert result.returncode == 0 and [line.split()[0] for line in result.stdout.splitlines()] == list(EVAL_FAULTS)
+
+
+def test_inject_all_leaves_out_and_names_the_kinds_a_bag_cannot_carry(tmp_path, driver_cell):
+    normal, _ = driver_cell('nan_effort')
+    result = run_mcf('inject', str(normal), '--out', str(tmp_path / 'out'), '--episode-s', '0.5', '--gap-s', '1')
+    assert result.returncode == 0, result.stderr
+    assert 'left out joint_effort_bias: no joint reports effort' in result.stdout
+    kinds = [label.kind for label in read_labels(tmp_path / 'out')]
+    assert kinds == [kind for kind in EVAL_FAULTS if kind != 'joint_effort_bias']

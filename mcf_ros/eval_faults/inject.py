@@ -118,25 +118,34 @@ def inject_bag(
     episode_s: float = EPISODE_S,
     gap_s: float = GAP_S,
     drift_rate_rad_s: float | None = None,
-) -> list[FaultLabel]:
-    """Copy `source` to `out` with one episode of each kind in `kinds`; return the new labels."""
+    skip_inapplicable: bool = False,
+) -> tuple[list[FaultLabel], dict[str, str]]:
+    """Copy `source` to `out` with one episode of each kind in `kinds`; return the new labels.
+
+    A kind the bag cannot carry (an effort fault where no joint reports effort, a camera fault
+    without a camera) is a UserError, or with `skip_inapplicable` left out; the second value maps
+    each kind left out to why.
+    """
     rng = np.random.default_rng(seed)
     with BagReader(source) as bag:
         profile, first_s, last_s = joint_profile(bag)
+        size = camera_size(bag)
+        skipped = {}
+        for kind in dict.fromkeys(kinds):
+            reason = _inapplicable(kind, profile, size, drift_rate_rad_s)
+            if reason and not skip_inapplicable:
+                raise UserError(f'{source}: {reason}')
+            if reason:
+                skipped[kind] = reason
         existing = read_labels(source)
         episodes = []
-        size = camera_size(bag)
-        for label in schedule(kinds, first_s, last_s, existing, episode_s, gap_s):
+        chosen = [kind for kind in kinds if kind not in skipped]
+        for label in schedule(chosen, first_s, last_s, existing, episode_s, gap_s):
             episode_rng = np.random.default_rng(rng.integers(2**63))
-            try:
-                if label.kind in CAMERA_KINDS:
-                    if size is None:
-                        raise UserError(f'{source}: no camera topic for {label.kind}')
-                    fault = CAMERA_KINDS[label.kind](episode_rng, *size)
-                else:
-                    fault = JOINT_KINDS[label.kind](episode_rng, profile, drift_rate_rad_s)
-            except ValueError as err:
-                raise UserError(f'{source}: {err}') from None
+            if label.kind in CAMERA_KINDS:
+                fault = CAMERA_KINDS[label.kind](episode_rng, *size)
+            else:
+                fault = JOINT_KINDS[label.kind](episode_rng, profile, drift_rate_rad_s)
             episodes.append(Episode(label, fault))
         with bag_writer(out) as writer:
             for message in bag.messages():
@@ -148,7 +157,18 @@ def inject_bag(
         raise UserError(f'{out}: the {", ".join(unchanged)} episode changed no message (its stream is absent there)')
     labels = [episode.label for episode in episodes]
     write_labels(out, sorted([*existing, *labels], key=lambda label: label.start_s))
-    return labels
+    return labels, skipped
+
+
+def _inapplicable(kind: str, profile: JointProfile, size: tuple[int, int] | None, rate: float | None) -> str | None:
+    """Return why a kind cannot act on this bag, or None: a trial draw with a throwaway generator."""
+    if kind in CAMERA_KINDS:
+        return None if size is not None else f'no camera topic for {kind}'
+    try:
+        JOINT_KINDS[kind](np.random.default_rng(0), profile, rate)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def camera_size(bag: BagReader) -> tuple[int, int] | None:
