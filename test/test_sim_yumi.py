@@ -64,3 +64,19 @@ def test_a_task_the_cell_does_not_run_is_a_one_line_error(tmp_path):
     assert "the yumi cell runs dispense, not 'pick_place'" in result.stderr
     listed = run_mcf('sim', '--list-cells')
     assert [line.split()[0] for line in listed.stdout.splitlines()] == list(CELLS)
+
+
+def test_a_joint_sensor_fault_strikes_the_working_arm_not_the_parked_one():
+    def joints(faults):
+        readings = {}
+
+        def store(topic, stamp, data):
+            if topic != CAMERA_TOPIC:
+                readings[stamp] = parse(data, 'sensor_msgs/msg/JointState').position
+
+        CellSimulator(SimConfig(duration_s=14.0, seed=6, cell='yumi', width=32, height=24, faults=faults)).run(store)
+        return np.array(list(readings.values()))
+
+    normal, noisy = joints([]), joints(['joint_noise'])
+    changed = np.abs(noisy - normal).max(axis=0) > 1e-9
+    assert changed[:7].all() and not changed[7:].any(), changed

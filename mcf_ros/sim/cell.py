@@ -158,7 +158,8 @@ class CellSimulator:
                 episode.state['corrupt'] = CAMERA_CORRUPTIONS[episode.name](rng, 1.0)
             elif episode.name in JOINT_CORRUPTIONS:
                 choice = {'joints': self._moving_joints(episode)} if episode.name == 'joint_frozen' else {}
-                episode.state['corrupt'] = JOINT_CORRUPTIONS[episode.name](rng, 1.0, self.model.nu, **choice)
+                arm = self.design.working_joints
+                episode.state['corrupt'] = JOINT_CORRUPTIONS[episode.name](rng, 1.0, arm, **choice)
         self.tau = 0.0
         self.dropped_at: np.ndarray | None = None
 
@@ -345,9 +346,16 @@ class CellSimulator:
             data.qvel + noise[1],
             effort if self.design.publishes_effort else np.full_like(effort, np.nan),
         )
+        arm = self.design.working_joints  # a sensor fault strikes the joints that work, not a parked arm
         for episode in self.episodes:
             if episode.modality == 'kinematics' and episode.active(t) and sample is not None:
-                sample = episode.state['corrupt'](t, *sample)
+                corrupted = episode.state['corrupt'](t, *(channel[:arm] for channel in sample))
+                if corrupted is None:
+                    sample = None
+                else:
+                    sample = tuple(
+                        np.concatenate([c, channel[arm:]]) for c, channel in zip(corrupted, sample, strict=True)
+                    )
         if sample is not None:
             sink(JOINT_TOPIC, stamp, joint_state_cdr(stamp, self.cell.joint_names, *sample))
 

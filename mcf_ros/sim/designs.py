@@ -25,6 +25,7 @@ class CellDesign:
     visitor_pos: tuple[float, float, float]
     wrong_waypoint_rad: np.ndarray
     publishes_effort: bool  # False: effort is NaN, as joint_state_broadcaster fills it without torque sensing
+    working_joints: int  # the first N joints run the program; the rest (a parked arm) hold still
 
 
 def takt(duration_s: float, rng: np.random.Generator) -> Pacing:
@@ -61,6 +62,7 @@ CELLS = {
             visitor_pos=VISITOR_POS,
             wrong_waypoint_rad=np.array([0.3, -0.2, 0.15, 0.0, 0.0, 0.0]),
             publishes_effort=True,
+            working_joints=6,
         ),
         CellDesign(
             name='yumi',
@@ -75,6 +77,7 @@ CELLS = {
             visitor_pos=yumi.VISITOR_POS,
             wrong_waypoint_rad=np.r_[0.25, -0.2, 0.0, 0.2, 0.0, 0.0, 0.0, np.zeros(7)],
             publishes_effort=False,
+            working_joints=7,
         ),
     ]
 }
