@@ -62,7 +62,7 @@ class CellModel:
         )
 
 
-def mocap_box(world, name: str, half_size, rgba, contact: bool = False):
+def _mocap_box(world, name: str, half_size, rgba, contact: bool = False):
     """Add a box that the simulator moves (a prop), out of sight until a fault or the program places it."""
     body = world.add_body(name=name, mocap=True, pos=list(HIDDEN))
     body.add_geom(
@@ -73,6 +73,18 @@ def mocap_box(world, name: str, half_size, rgba, contact: bool = False):
         conaffinity=ROBOT_CONTACT if contact else 0,
     )
     return body
+
+
+def add_props(world, boxes: dict[str, tuple[list, list]], arc_radius: float, arc_rgba: list) -> None:
+    """Add the PROPS, out of sight.
+
+    `boxes` maps a name to its half size (m) and rgba; the obstacle touches the arm. The process light
+    (`arc`: a welding arc, a dispensed bead) is a sphere that the program lights at the tool.
+    """
+    for name, (half_size, rgba) in boxes.items():
+        _mocap_box(world, name, half_size, rgba, contact=name == 'obstacle')
+    arc = world.add_body(name='arc', mocap=True, pos=list(HIDDEN))
+    arc.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[arc_radius, 0, 0], rgba=arc_rgba, contype=0, conaffinity=0)
 
 
 def build_ur5e_cell() -> CellModel:
@@ -133,13 +145,11 @@ def build_ur5e_cell() -> CellModel:
     payload = gripper.add_body(name='payload', pos=[0, 0, 0.14 + PART_HALF])
     payload.add_geom(type=box, size=[0.01] * 3, rgba=[0, 0, 0, 0], contype=0, conaffinity=0, mass=1e-4)
 
-    mocap_box(world, 'part', [PART_HALF] * 3, [0.85, 0.45, 0.1, 1])
-    mocap_box(world, 'heavy_part', [0.055] * 3, [0.3, 0.3, 0.35, 1])
-    mocap_box(world, 'obstacle', [0.06, 0.06, 0.25], [0.8, 0.1, 0.1, 1], contact=True)
-    mocap_box(world, 'visitor', [0.08, 0.08, 0.12], [0.95, 0.85, 0.1, 1])
-    arc = world.add_body(name='arc', mocap=True, pos=list(HIDDEN))
-    arc.add_geom(
-        type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.015, 0, 0], rgba=[1.0, 1.0, 0.85, 1], contype=0, conaffinity=0
-    )
-
+    boxes = {
+        'part': ([PART_HALF] * 3, [0.85, 0.45, 0.1, 1]),
+        'heavy_part': ([0.055] * 3, [0.3, 0.3, 0.35, 1]),
+        'obstacle': ([0.06, 0.06, 0.25], [0.8, 0.1, 0.1, 1]),
+        'visitor': ([0.08, 0.08, 0.12], [0.95, 0.85, 0.1, 1]),
+    }
+    add_props(world, boxes, 0.015, [1.0, 1.0, 0.85, 1])
     return CellModel.from_model(spec.compile(), UR5E_HOME)

@@ -15,7 +15,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from mcf_ros.sim.scene import HIDDEN, ROBOT_CONTACT, CellModel, mocap_box
+from mcf_ros.sim.scene import ROBOT_CONTACT, CellModel, add_props
 
 TABLE_TOP_Z = 0.10
 FIXTURE_XY = (0.42, -0.22)
@@ -96,14 +96,13 @@ def build_yumi_cell() -> CellModel:
     payload = dispenser.add_body(name='payload', pos=[0, 0, 0.05])
     payload.add_geom(type=box, size=[0.01] * 3, rgba=[0, 0, 0, 0], contype=0, conaffinity=0, mass=1e-4)
 
-    mocap_box(world, 'part', [0.01] * 3, [0.75, 0.75, 0.78, 1])  # no part is carried in this cell
-    mocap_box(world, 'heavy_part', [0.03, 0.03, 0.06], [0.3, 0.3, 0.35, 1])  # a full cartridge fitted
-    mocap_box(world, 'obstacle', [0.04, 0.04, 0.2], [0.8, 0.1, 0.1, 1], contact=True)
-    mocap_box(world, 'visitor', [0.06, 0.06, 0.1], [0.95, 0.85, 0.1, 1])
-    bead = world.add_body(name='arc', mocap=True, pos=list(HIDDEN))
-    bead.add_geom(
-        type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.012, 0, 0], rgba=[0.2, 0.8, 1.0, 1], contype=0, conaffinity=0
-    )
+    boxes = {
+        'part': ([0.01] * 3, [0.75, 0.75, 0.78, 1]),  # no part is carried in this cell
+        'heavy_part': ([0.03, 0.03, 0.06], [0.3, 0.3, 0.35, 1]),  # a full cartridge fitted
+        'obstacle': ([0.04, 0.04, 0.2], [0.8, 0.1, 0.1, 1]),
+        'visitor': ([0.06, 0.06, 0.1], [0.95, 0.85, 0.1, 1]),
+    }
+    add_props(world, boxes, 0.012, [0.2, 0.8, 1.0, 1])  # the bead
     return CellModel.from_model(spec.compile(), HOME)
 
 
