@@ -242,13 +242,15 @@ def run_inject(args: argparse.Namespace) -> int:
 
     every = args.faults == 'all'  # every kind this bag can carry; the others are named and left out
     kinds = list(EVAL_FAULTS) if every else parse_kinds(args.faults)
-    labels, skipped = inject_bag(
+    injection = inject_bag(
         args.bag, args.out, kinds, args.seed, args.episode_s, args.gap_s, args.drift_rate, skip_inapplicable=every
     )
-    print(f'wrote {args.out}: {len(labels)} evaluation fault episodes (faults.csv)')
-    for kind, reason in skipped.items():
+    print(f'wrote {args.out}: {len(injection.labels)} evaluation fault episodes (faults.csv)')
+    for kind, reason in injection.skipped.items():
         print(f'  left out {kind}: {reason}')
-    for label in labels:
+    for topic, count in injection.unreadable.items():
+        print(f'  copied {count:,} unreadable messages on {topic} as they were')
+    for label in injection.labels:
         print(f'  {label.kind:22} {label.modality:11} {label.start_s:.3f} .. {label.end_s:.3f}', file=sys.stderr)
     return 0
 

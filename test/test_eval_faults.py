@@ -9,9 +9,9 @@ import pytest
 from mcf_process import run_mcf
 from synthetic_bags import START_NS, UR_JOINTS, write_camera_joint_bag
 
-from mcf_ros.data.bags import BagReader
+from mcf_ros.data.bags import BagReader, bag_writer
 from mcf_ros.data.labels import FaultLabel, read_labels, write_labels
-from mcf_ros.data.messages import joint_state_fields
+from mcf_ros.data.messages import image_cdr, joint_state_fields
 from mcf_ros.errors import UserError
 from mcf_ros.eval_faults.camera import CAMERA_KINDS
 from mcf_ros.eval_faults.catalogue import EVAL_FAULTS
@@ -119,10 +119,9 @@ def test_no_joint_kind_is_drawn_for_a_joint_that_does_not_move():
 def test_inject_rewrites_only_the_episodes_and_labels_them(tmp_path):
     source = write_camera_joint_bag(tmp_path / 'normal', duration_s=12.0, width=32, height=24)
     write_labels(source, [FaultLabel(START_NS / 1e9 + 10.0, START_NS / 1e9 + 10.5, 'collision', 'physical')])
-    labels, skipped = inject_bag(
-        source, tmp_path / 'out', ['camera_fog', 'joint_swap'], seed=5, episode_s=1.0, gap_s=1.0
-    )
-    assert not skipped
+    injection = inject_bag(source, tmp_path / 'out', ['camera_fog', 'joint_swap'], seed=5, episode_s=1.0, gap_s=1.0)
+    labels = injection.labels
+    assert not injection.skipped and not injection.unreadable
     start = START_NS / 1e9
     assert [(round(label.start_s - start, 3), label.kind) for label in labels] == [(6.0, 'camera_fog'),
                                                                                   (8.0, 'joint_swap')]  # fmt: skip
@@ -184,3 +183,20 @@ def test_inject_all_leaves_out_and_names_the_kinds_a_bag_cannot_carry(tmp_path, 
     assert 'left out joint_effort_bias: no joint reports effort' in result.stdout
     kinds = [label.kind for label in read_labels(tmp_path / 'out')]
     assert kinds == [kind for kind in EVAL_FAULTS if kind != 'joint_effort_bias']
+
+
+def test_a_frame_that_cannot_be_read_is_copied_as_it_was_and_counted(tmp_path):
+    source = write_camera_joint_bag(tmp_path / 'normal', duration_s=10.0, width=32, height=24)
+    broken = START_NS + 6_500_000_000  # inside the camera episode (6-7 s)
+    with BagReader(source) as bag, bag_writer(tmp_path / 'with_bad_frame') as writer:
+        for message in bag.messages():
+            data = message.data
+            if message.topic == '/camera/image_raw' and abs(message.stamp_ns - broken) < 20_000_000:
+                data = image_cdr(message.stamp_ns, np.zeros((24, 32, 3), np.uint8), 'cell_camera', '16UC1')
+                bad = data
+            writer.add_topic(message.topic, message.msgtype)
+            writer.write(message.topic, message.stamp_ns, data)
+    injection = inject_bag(tmp_path / 'with_bad_frame', tmp_path / 'out', ['camera_fog'], episode_s=1.0, gap_s=1.0)
+    assert injection.unreadable == {'/camera/image_raw': 1}
+    with BagReader(tmp_path / 'out') as bag:
+        assert bad in [message.data for message in bag.messages(['/camera/image_raw'])]

@@ -4,17 +4,19 @@ One pass reads the joint states to learn which joints move (`JointProfile`); the
 out after a lead-in, a set gap apart and clear of the bag's own labelled faults; a second pass
 copies every message, rewriting the camera or joint stream inside each episode (times on the
 header-stamp clock). The bag's faults.csv gains one row per episode. An episode that would change
-no message (its joint never arrives, say) is an error, not a silent no-op.
+no message (its joint never arrives, say) is an error, not a silent no-op; a message that cannot be
+read is copied as it was, and counted.
 """
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from mcf_ros.data.bags import BagReader, bag_writer
-from mcf_ros.data.images import CAMERA_TYPES, COMPRESSED_IMAGE, compressed_format, decode_compressed, raw_rgb
+from mcf_ros.data.images import CAMERA_TYPES, COMPRESSED_IMAGE, compressed_format, full_frame_rgb
 from mcf_ros.data.labels import FaultLabel, read_labels, write_labels
 from mcf_ros.data.messages import (
     JOINT_STATE,
@@ -25,6 +27,7 @@ from mcf_ros.data.messages import (
     parse,
     stamp_ns,
 )
+from mcf_ros.data.windows import RejectedInputError
 from mcf_ros.errors import UserError
 from mcf_ros.eval_faults.camera import CAMERA_KINDS
 from mcf_ros.eval_faults.catalogue import EVAL_FAULTS
@@ -50,6 +53,19 @@ class Episode:
         return self.label.start_s <= stamp_s < self.label.end_s
 
 
+@dataclass
+class Injection:
+    """What `inject_bag` wrote.
+
+    The new labels, the kinds left out (kind -> why), and per topic the messages that could not be
+    read and were copied as they were.
+    """
+
+    labels: list[FaultLabel]
+    skipped: dict[str, str] = field(default_factory=dict)
+    unreadable: Counter = field(default_factory=Counter)
+
+
 def parse_kinds(text: str) -> list[str]:
     """Return the kinds named in a comma-separated list; UserError for an unknown one."""
     kinds = [name for name in text.split(',') if name]
@@ -62,11 +78,14 @@ def parse_kinds(text: str) -> list[str]:
 
 
 def joint_profile(bag: BagReader) -> tuple[JointProfile, float, float]:
-    """Return the joints' profile and the first and last joint-state header stamps (s)."""
+    """Return the joints' profile and the first and last joint-state header stamps (s), unreadable ones passed over."""
     low, high, total_abs, count, effort_low, effort_high = {}, {}, {}, {}, {}, {}
     first = last = None
     for message in bag.messages([t for t, kind in bag.topics.items() if kind == JOINT_STATE]):
-        stamp, names, position, _, effort = joint_state_fields(message.data)
+        try:
+            stamp, names, position, _, effort = joint_state_fields(message.data)
+        except RejectedInputError:
+            continue
         first = stamp if first is None else min(first, stamp)
         last = stamp if last is None else max(last, stamp)
         for index, name in enumerate(names):
@@ -119,12 +138,11 @@ def inject_bag(
     gap_s: float = GAP_S,
     drift_rate_rad_s: float | None = None,
     skip_inapplicable: bool = False,
-) -> tuple[list[FaultLabel], dict[str, str]]:
-    """Copy `source` to `out` with one episode of each kind in `kinds`; return the new labels.
+) -> Injection:
+    """Copy `source` to `out` with one episode of each kind in `kinds`.
 
     A kind the bag cannot carry (an effort fault where no joint reports effort, a camera fault
-    without a camera) is a UserError, or with `skip_inapplicable` left out; the second value maps
-    each kind left out to why.
+    without a camera) is a UserError, or with `skip_inapplicable` left out and named in the result.
     """
     rng = np.random.default_rng(seed)
     with BagReader(source) as bag:
@@ -147,9 +165,14 @@ def inject_bag(
             else:
                 fault = JOINT_KINDS[label.kind](episode_rng, profile, drift_rate_rad_s)
             episodes.append(Episode(label, fault))
+        unreadable = Counter()
         with bag_writer(out) as writer:
             for message in bag.messages():
-                data = rewrite(message.msgtype, message.data, episodes)
+                try:
+                    data = rewrite(message.msgtype, message.data, episodes)
+                except RejectedInputError:
+                    data = message.data
+                    unreadable[message.topic] += 1
                 writer.add_topic(message.topic, message.msgtype)
                 writer.write(message.topic, message.stamp_ns, data)
     unchanged = [episode.label.kind for episode in episodes if not episode.changed]
@@ -157,7 +180,7 @@ def inject_bag(
         raise UserError(f'{out}: the {", ".join(unchanged)} episode changed no message (its stream is absent there)')
     labels = [episode.label for episode in episodes]
     write_labels(out, sorted([*existing, *labels], key=lambda label: label.start_s))
-    return labels, skipped
+    return Injection(labels, skipped, unreadable)
 
 
 def _inapplicable(kind: str, profile: JointProfile, size: tuple[int, int] | None, rate: float | None) -> str | None:
@@ -172,16 +195,20 @@ def _inapplicable(kind: str, profile: JointProfile, size: tuple[int, int] | None
 
 
 def camera_size(bag: BagReader) -> tuple[int, int] | None:
-    """Return the (width, height) of the bag's first camera frame, or None without a camera."""
+    """Return the (width, height) of the bag's first readable camera frame, or None without one."""
     topics = [topic for topic, kind in bag.topics.items() if kind in CAMERA_TYPES]
     for message in bag.messages(topics):
-        frame = _frame_rgb(parse(message.data, message.msgtype), message.msgtype)
-        return frame.shape[1], frame.shape[0]
+        frame = full_frame_rgb(parse(message.data, message.msgtype), message.msgtype)
+        if frame is not None:
+            return frame.shape[1], frame.shape[0]
     return None
 
 
 def rewrite(msgtype: str, data: bytes, episodes: list[Episode]) -> bytes:
-    """Return one message as the faulty sensors send it during the episodes active at its stamp."""
+    """Return one message as the faulty sensors send it during the episodes active at its stamp.
+
+    Raises RejectedInputError for a message that cannot be read (the caller copies it as it was).
+    """
     if msgtype == JOINT_STATE:
         stamp, names, position, velocity, effort = joint_state_fields(data)
         active = [e for e in episodes if e.label.modality == 'kinematics' and e.active(stamp / 1e9)]
@@ -203,18 +230,15 @@ def rewrite(msgtype: str, data: bytes, episodes: list[Episode]) -> bytes:
     active = [e for e in episodes if e.label.modality == 'camera' and e.active(stamp_s)]
     if not active:
         return data
-    frame = _frame_rgb(message, msgtype)
+    frame = full_frame_rgb(message, msgtype)
+    if frame is None:
+        raise RejectedInputError('image_decode', 'the frame cannot be read')
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     for episode in active:
         frame = episode.fault(frame, stamp_s - episode.label.start_s)
         episode.changed += 1
     return _frame_cdr(message, msgtype, frame)
-
-
-def _frame_rgb(message, msgtype: str) -> np.ndarray:
-    if msgtype == COMPRESSED_IMAGE:
-        return decode_compressed(message.data)
-    rgb = raw_rgb(message)
-    return cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB) if rgb.ndim == 2 else rgb
 
 
 def _frame_cdr(message, msgtype: str, rgb: np.ndarray) -> bytes:

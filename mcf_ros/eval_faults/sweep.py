@@ -28,7 +28,7 @@ def sweep(model: str, bag: str, out: Path, rates, episodes: int, episode_s: floa
     rows = []
     for rate in rates:
         faulty = out / f'drift_{rate:g}'
-        labels, _ = inject_bag(bag, faulty, ['joint_slow_drift'] * episodes, seed, episode_s, drift_rate_rad_s=rate)
+        labels = inject_bag(bag, faulty, ['joint_slow_drift'] * episodes, seed, episode_s, drift_rate_rad_s=rate).labels
         scored, _, _, _ = evaluate_bag(model, str(faulty))
         end_s, raised = scored['end_s'], scored['is_anomaly']
         for label in labels:
