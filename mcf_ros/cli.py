@@ -359,7 +359,8 @@ def run_eval(args: argparse.Namespace) -> int:
     print(f'AUROC {show(metrics["auroc"])}  AUPR {show(metrics["aupr"])}  F1 {show(metrics["f1"])}  '
           f'false alarms/h {show(metrics["false_alarms_per_hour"], "{:.2f}")}  '
           f'delay {show(metrics["detection_delay_s_median"], "{:.2f} s")}  '
-          f'blame {show(metrics["blame_accuracy"], "{:.0%}")}')  # fmt: skip
+          f'blame: sensor faults {show(metrics["blame_accuracy"], "{:.0%}")}, '
+          f'physical {show(metrics["physical_blame_accuracy"], "{:.0%}")}')  # fmt: skip
     for path in paths:
         print(f'  {path}')
     if args.baselines:

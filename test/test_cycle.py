@@ -4,39 +4,60 @@ import math
 from functools import cache
 
 import numpy as np
+import pytest
 
-from mcf_ros.model.cycle import CycleLag, CycleReference, cycle_trouble, fit_cycle, rest_pose, window_path
-from mcf_ros.model.scoring import CHANNELS, DERIVED, calibrate, score_sequence
+from mcf_ros.model.cycle import (
+    CycleLag,
+    CycleReference,
+    CycleScale,
+    cycle_trouble,
+    fit_cycle,
+    rest_pose,
+    window_path,
+)
+from mcf_ros.model.scoring import BLAME_ONLY, CHANNELS, DERIVED, calibrate, score_sequence
 
 HOME = np.array([0.0, 0.0, 0.0])
 WAYPOINTS = [np.array([1.0, 0.5, 0.3]), np.array([0.5, 1.0, -0.3]), HOME]
 JOINTS = len(HOME)
 
 
-def program(seed: int, seconds: float, dwell_s: float = 1.5):
-    """Return segments (t0, t1, q0, q1, at_home) of a repeating cycle: home dwell, three moves with stops."""
+WELD = np.array([0.2, 0.0, 0.0])  # a slow pass on the first joint, after the first waypoint
+
+
+def program(seed: int, seconds: float, dwell_s: float = 1.5, weld_s: float = 0.0, override=None):
+    """Return segments (t0, t1, q0, q1, at_home) of a repeating cycle: home dwell, three moves with stops.
+
+    `weld_s` > 0 adds a slow pass of WELD over that many seconds after the first waypoint.
+    `override` = (start, stop, factor) runs the moves of the cycles that start between them at that
+    share of their speed, as a speed override on the teach pendant does.
+    """
     rng = np.random.default_rng(seed)
     segments, t = [], 0.0
     while t < seconds + 10.0:
         segments.append((t, t + dwell_s + 0.2 * rng.standard_normal() ** 2, HOME, HOME, True))
         t = segments[-1][1]
         q = HOME
+        pace = override[2] if override and override[0] <= t < override[1] else 1.0
         for target, move_s in zip(WAYPOINTS, (1.0, 1.0, 1.2), strict=True):
-            end = t + move_s * (1 + 0.03 * rng.standard_normal())
+            end = t + move_s / pace * (1 + 0.03 * rng.standard_normal())
             segments.append((t, end, q, target, False))
             segments.append((end, end + 0.3, target, target, False))
             t, q = end + 0.3, target
+            if weld_s and target is WAYPOINTS[0]:
+                segments.append((t, t + weld_s, q, q + WELD, False))
+                t, q = t + weld_s, q + WELD
     return segments
 
 
 @cache
-def run(seed: int, seconds: float, hz: float, slow=None, offset=None, dwell_s=1.5):
+def run(seed: int, seconds: float, hz: float, slow=None, offset=None, dwell_s=1.5, weld_s=0.0, override=None):
     """Sample windows of the cell at `hz`: (end times, paths, seconds late, poses).
 
     `slow` = (start, stop) runs the program at 40 % speed, and the lost time is caught up at home,
     as a cell does. `offset` = (start, stop) adds 0.3 rad to the first joint's reading.
     """
-    segments = program(seed, seconds, dwell_s)
+    segments = program(seed, seconds, dwell_s, weld_s, override)
     starts = [s[0] for s in segments]
     dt, tau = 1.0 / 500.0, 0.0
     fine = np.arange(1, int(seconds * 500)) * dt
@@ -77,7 +98,27 @@ def reference(seed=1, seconds=300.0):
 
 def test_home_is_the_pose_the_arm_rests_at_longest():
     times, paths, _, _ = run(1, 120.0, 15.0)
-    assert np.abs(rest_pose(times, paths, JOINTS) - HOME).max() < 1e-9
+    assert np.abs(rest_pose(times, paths, JOINTS, CycleScale.from_data(times, paths, JOINTS)) - HOME).max() < 1e-9
+
+
+def test_a_slow_welding_pass_is_not_taken_for_rest():
+    """0.2 rad in 6 s (0.05 rad/s at most): under a fixed rest speed of 0.05 rad/s it outlasts home."""
+    times, paths, _, _ = run(1, 240.0, 15.0, weld_s=6.0)
+    learnt = CycleScale.from_data(times, paths, JOINTS)
+    assert np.abs(rest_pose(times, paths, JOINTS, learnt) - HOME).max() < 1e-9
+    fixed = CycleScale(still_rad_s=0.05, home_tol_rad=0.1, path_tol_rad=0.05, max_step_s=1.0)
+    assert np.abs(rest_pose(times, paths, JOINTS, fixed) - HOME).max() > 0.5, 'the fixed rest speed took the weld'
+    assert fit_cycle(times, paths, JOINTS) is not None
+
+
+def test_the_tolerances_follow_the_arm_speed_and_the_window_spacing():
+    base = CycleScale.from_data(*run(1, 240.0, 15.0)[:2], JOINTS)
+    sparser = CycleScale.from_data(*run(1, 240.0, 7.5)[:2], JOINTS)
+    slower = CycleScale.from_data(*run(1, 240.0, 15.0, slow=(0.0, 240.0))[:2], JOINTS)
+    assert sparser.path_tol_rad / base.path_tol_rad == pytest.approx(2.0, rel=0.1)
+    assert sparser.max_step_s / base.max_step_s == pytest.approx(2.0, rel=0.01)
+    assert slower.path_tol_rad / base.path_tol_rad == pytest.approx(0.4, rel=0.1)
+    assert base.home_tol_rad == pytest.approx(2 * base.path_tol_rad)
 
 
 def test_an_arm_late_after_a_slowdown_and_early_after_catching_up_is_off_its_cycle():
@@ -149,13 +190,14 @@ def quiet_evidence(paths, seed):
     n = len(paths)
     evidence = {channel: rng.gamma(4.0, 1.0, n) for channel in CHANNELS if channel not in DERIVED}
     evidence.update(frame_gap=np.full(n, 1 / 30), joint_gap=np.zeros(n), joint_jerk=rng.gamma(4.0, 1e-4, n))
+    evidence.update({key: rng.gamma(4.0, 1.0, n) for key in BLAME_ONLY}, camera_locality=rng.uniform(0.0, 0.5, n))
     return {**evidence, 'attention': rng.normal(0.5, 0.01, (n, 4)), 'joint_path': paths}
 
 
 def test_the_scorer_flags_an_arm_late_on_its_cycle_as_physical_and_a_normal_one_not_at_all():
     held_out_times, held_out_paths, _, _ = run(3, 300.0, 30.0)
     calibration = calibrate(quiet_evidence(held_out_paths, 0), held_out_times, 1.0, 30 * 3600.0, cycle=reference())
-    assert calibration.cycle is not None and calibration.scale['cycle_lag'] >= 0.05
+    assert calibration.cycle is not None and calibration.scale['cycle_lag'] >= 1.5 / 30
     times, paths, seconds_late, poses = run(2, 120.0, 30.0, slow=(48.5, 50.5))
     late = score_sequence(calibration, 1.0, times, quiet_evidence(paths, 1))
     normal_times, normal_paths, _, _ = run(2, 120.0, 30.0)
@@ -190,3 +232,13 @@ def test_held_out_running_on_paths_training_never_took_turns_the_cycle_off():
     times, paths, _, _ = run(2, 300.0, 15.0, offset=(20.0, 290.0))
     trouble = cycle_trouble(reference(), times, paths)
     assert trouble and 'on paths the training windows never took' in trouble, trouble
+
+
+def test_a_speed_override_that_normal_running_showed_is_judged_and_quiet():
+    times, paths, _, _ = run(1, 600.0, 15.0, override=(200.0, 400.0, 0.7))
+    learnt = fit_cycle(times, paths, JOINTS)
+    held_out_times, held_out_paths, _, _ = run(3, 600.0, 30.0, override=(100.0, 300.0, 0.7))
+    assert cycle_trouble(learnt, held_out_times, held_out_paths) is None
+    calibration = calibrate(quiet_evidence(held_out_paths, 0), held_out_times, 1.0, 30 * 3600.0, cycle=learnt)
+    later_times, later_paths, _, _ = run(2, 600.0, 30.0, override=(300.0, 500.0, 0.7))
+    assert not score_sequence(calibration, 1.0, later_times, quiet_evidence(later_paths, 1))['is_anomaly'].any()

@@ -46,7 +46,7 @@ def test_evaluation_faults_are_written_apart_from_the_training_corruptions():
     assert len(CAMERA_KINDS) >= 6 and len(JOINT_KINDS) >= 6
 
 
-@pytest.mark.parametrize('kind', sorted(CAMERA_KINDS))
+@pytest.mark.parametrize('kind', sorted(kind for kind in CAMERA_KINDS if EVAL_FAULTS[kind].modality == 'camera'))
 def test_every_camera_kind_changes_the_frame_and_keeps_its_shape(kind):
     rng = np.random.default_rng(3)
     frames = []
@@ -59,6 +59,18 @@ def test_every_camera_kind_changes_the_frame_and_keeps_its_shape(kind):
     assert all(out.shape == frame.shape and out.dtype == np.uint8 for out in outputs)
     change = max(np.abs(out.astype(int) - frame).mean() for out, frame in zip(outputs, frames, strict=True))
     assert change > 2, f'{kind} left the frames nearly as they were (mean change {change:.1f} grey levels)'
+
+
+def test_a_box_set_down_is_a_local_change_of_the_world_that_enters_and_stays():
+    assert EVAL_FAULTS['object_set_down'].modality == 'physical'
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    for seed in range(5):
+        box = CAMERA_KINDS['object_set_down'](np.random.default_rng(seed), 640, 480)
+        changed = [np.abs(box(frame, t).astype(int) - frame).max(axis=2) > 10 for t in (0.0, 1.0, 2.0, 3.0)]
+        assert changed[0].mean() < changed[1].mean(), 'the box slides into view'
+        assert (changed[1] == changed[3]).all(), 'then it stays where it was set down'
+        rows = np.flatnonzero(changed[3].any(axis=1))
+        assert 0.005 < changed[3].mean() < 0.06 and rows.min() > 0.5 * 480, 'a small part of the lower view'
 
 
 def test_the_same_seed_draws_the_same_parameters():
@@ -140,6 +152,17 @@ def test_inject_rewrites_only_the_episodes_and_labels_them(tmp_path):
     swapped = next(new for old, new in pairs if new.topic == '/joint_states' and old.stamp_ns / 1e9 - start >= 8.0)
     _, names, position, _, _ = joint_state_fields(swapped.data)
     assert names == tuple(UR_JOINTS) and len(position) == 6
+
+
+def test_inject_writes_a_change_of_the_world_that_only_the_camera_carries(tmp_path):
+    source = write_camera_joint_bag(tmp_path / 'normal', duration_s=12.0, width=64, height=48)
+    inject_bag(source, tmp_path / 'out', ['object_set_down'], seed=2, episode_s=1.0, gap_s=1.0)
+    labels = read_labels(tmp_path / 'out')
+    assert [(label.kind, label.modality) for label in labels] == [('object_set_down', 'physical')]
+    with BagReader(source) as before, BagReader(tmp_path / 'out') as after:
+        pairs = list(zip(before.messages(), after.messages(), strict=True))
+    changed = {old.topic for old, new in pairs if old.data != new.data}
+    assert changed == {'/camera/image_raw'}
 
 
 def test_inject_says_how_long_a_bag_must_be(tmp_path):

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from mcf_ros.model.scoring import (
+    BLAME_LEVEL,
+    BLAME_ONLY,
     CHANNELS,
     DERIVED,
+    LOCAL_SHARE,
     THRESHOLD_MARGIN,
     Calibration,
     StreamScorer,
@@ -16,6 +19,7 @@ from mcf_ros.model.scoring import (
     calibrate,
     combine,
     episode_threshold,
+    local_share,
     persistent,
     score_sequence,
     tail_stats,
@@ -32,6 +36,8 @@ def normal_evidence(rng, n):
     evidence['joint_jerk'] = rng.gamma(4.0, 1e-4, n)
     evidence['attention'] = rng.normal(0.5, 0.01, (n, 4))
     evidence['joint_path'] = np.full((n, 18), np.nan)
+    evidence.update({key: rng.gamma(4.0, 1.0, n) for key in BLAME_ONLY})
+    evidence['camera_locality'] = rng.uniform(0.0, 0.5, n)
     return evidence
 
 
@@ -167,7 +173,7 @@ def unit_calibration(persistence=3):
 
 def kinematics_evidence(values):
     """Evidence rows whose only non-zero channel is the kinematics error."""
-    quiet = {channel: 0.0 for channel in CHANNELS if channel not in DERIVED}
+    quiet = {channel: 0.0 for channel in [*CHANNELS, *BLAME_ONLY, 'camera_locality'] if channel not in DERIVED}
     pose = np.zeros(18)
     return [{**quiet, 'attention': np.array([0.5, 0.5]), 'joint_path': pose, 'kinematics_error': v} for v in values]
 
@@ -213,7 +219,7 @@ def test_the_concept_score_is_the_mean_attention_and_its_shift_is_evidence():
 
 
 def test_the_anomaly_score_joins_the_sources_as_a_sum_of_tail_rates():
-    z = dict.fromkeys(CHANNELS, np.array([-50.0, -50.0, -50.0]))
+    z = dict.fromkeys([*CHANNELS, *BLAME_ONLY, 'camera_locality'], np.array([-50.0, -50.0, -50.0]))
     z['camera_error'] = np.array([6.0, 6.0, -50.0])
     z['frame_gap'] = np.array([1.0, 7.0, -50.0])  # the camera evidence is the larger of its two channels
     z['attention_shift'] = np.array([-50.0, 5.0, -50.0])
@@ -236,36 +242,62 @@ def test_persistent_score_is_the_minimum_over_the_trailing_windows():
     assert persistent(np.array([3.0, 1.0, 4.0, 5.0]), 2).tolist() == [-np.inf, 1.0, 1.0, 4.0]
 
 
-def test_blame_names_the_sensor_with_evidence_and_physical_when_both_have_it():
-    combined = {
-        'camera': np.array([9.0, 1.0, 9.0]),
-        'kinematics': np.array([1.0, 9.0, 9.0]),
-        'cycle': np.full(3, 9.0),
-        'camera_health': np.zeros(3),
-        'kinematics_health': np.zeros(3),
-    }
+def sensors(n, **values):
+    """What blame() weighs for n windows: nothing raised, then `values`."""
+    quiet = {key: np.zeros(n) for key in ('camera', 'kinematics', 'cycle', 'camera_health', 'kinematics_health')}
+    alone = {key: np.zeros(n) for key in ('camera_alone', 'kinematics_alone', 'motion_alone', 'effort_alone_second')}
+    return {**quiet, **alone, 'camera_locality': np.zeros(n), **{k: np.asarray(v, float) for k, v in values.items()}}
+
+
+def test_a_sensor_abnormal_alone_is_blamed_and_both_abnormal_alone_is_the_world():
+    high = BLAME_LEVEL + 1
+    combined = sensors(
+        3, camera=[9, 9, 9], kinematics=[9, 9, 9], camera_alone=[high, 0, high], kinematics_alone=[0, high, high],
+        motion_alone=[0, high, high],
+    )  # fmt: skip
+    assert blame(combined, threshold=5.0).tolist() == ['camera', 'kinematics', 'physical']
+
+
+def test_a_local_change_only_the_camera_sees_is_the_world_and_a_global_one_is_the_camera():
+    combined = sensors(2, camera=[9, 9], camera_alone=[9, 9], camera_locality=[LOCAL_SHARE + 0.05, LOCAL_SHARE - 0.3])
+    assert blame(combined, threshold=5.0).tolist() == ['physical', 'camera']
+
+
+def test_efforts_off_beyond_the_motion_are_the_arms_dynamics_and_a_lone_motion_or_effort_is_the_sensor():
+    combined = sensors(
+        3, kinematics=[9, 9, 9], kinematics_alone=[40, 40, 40],
+        effort_alone_second=[40, -1, 10],  # several joints' efforts / one joint's effort / a few
+        motion_alone=[5, -1, 40],  # a little motion / none / a motion the camera does not show
+    )  # fmt: skip
+    assert blame(combined, threshold=5.0).tolist() == ['physical', 'kinematics', 'kinematics']
+
+
+def test_sensors_normal_alone_but_not_together_are_blamed_by_their_joint_evidence():
+    """A stale frame or late joint states: each sensor normal alone; the larger fused evidence names it."""
+    combined = sensors(3, camera=[9, 1, 9], kinematics=[1, 9, 9], cycle=[9, 9, 9])
     assert blame(combined, threshold=5.0).tolist() == ['camera', 'kinematics', 'physical']
 
 
 def test_an_arm_off_its_cycle_that_both_sensors_agree_on_is_physical():
-    combined = {
-        'camera': np.array([1.0, 1.0]),
-        'kinematics': np.array([1.0, 9.0]),
-        'cycle': np.array([9.0, 9.0]),
-        'camera_health': np.zeros(2),
-        'kinematics_health': np.zeros(2),
-    }
+    combined = sensors(2, camera=[1, 1], kinematics=[1, 9], cycle=[9, 9])
     assert blame(combined, threshold=5.0).tolist() == ['physical', 'kinematics'], (
         'an encoder off the cycle is its own fault'
     )
 
 
 def test_an_unhealthy_stream_is_blamed_alone_even_when_the_other_error_rises():
-    combined = {
-        'camera': np.array([9.0, 9.0]),
-        'kinematics': np.array([9.0, 9.0]),
-        'cycle': np.zeros(2),
-        'camera_health': np.array([0.0, 9.0]),
-        'kinematics_health': np.array([9.0, 0.0]),
-    }
+    combined = sensors(
+        2, camera=[9, 9], kinematics=[9, 9], camera_alone=[9, 9], kinematics_alone=[9, 9],
+        camera_health=[0, 9], kinematics_health=[9, 0],
+    )  # fmt: skip
     assert blame(combined, threshold=5.0).tolist() == ['kinematics', 'camera']
+
+
+def test_locality_is_the_share_of_the_excess_in_a_tenth_of_the_image():
+    cells = np.zeros((4, 20))
+    cells[0, :2] = 5.0  # all the excess in 2 of 20 cells
+    cells[1] = 1.0  # spread evenly
+    cells[2] = -1.0  # under the normal level everywhere
+    cells[3] = np.nan  # no camera
+    share = local_share(cells)
+    assert share[:3].tolist() == [1.0, 0.1, 0.0] and np.isnan(share[3])

@@ -16,7 +16,7 @@ from mcf_ros.model.inference import Detector
 
 METRIC_KEYS = [
     'auroc', 'aupr', 'f1', 'precision', 'recall', 'false_alarms_per_hour', 'detection_delay_s_median',
-    'blame_accuracy', 'per_kind', 'n_windows', 'duration_s',
+    'blame_accuracy', 'physical_blame_accuracy', 'per_kind', 'n_windows', 'duration_s',
 ]  # fmt: skip
 
 
@@ -166,10 +166,11 @@ def test_the_residual_floor_takes_each_channels_median_over_the_joints_that_have
     np.testing.assert_allclose(channel_floored(scale, std, features), [4.0, 4.0, 9.0, 0.01])
 
 
-def test_a_detector_without_residual_scale_refuses_to_score(cell):
+@pytest.mark.parametrize('level', ['residual_scale', 'alone_residual_scale', 'camera_cell_scale'])
+def test_a_detector_without_its_normal_residual_levels_refuses_to_score(cell, level):
     artifact = load_artifact(cell / 'model.mcf')
-    del artifact.header['normalisation']['residual_scale']
-    with pytest.raises(ArtifactError, match='no residual scale'):
+    del artifact.header['normalisation'][level]
+    with pytest.raises(ArtifactError, match=f'lacks {level}'):
         Detector(artifact, 'cpu').evidence([])
 
 

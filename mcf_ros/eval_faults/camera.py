@@ -1,4 +1,4 @@
-"""Camera evaluation faults.
+"""Evaluation faults that the camera carries: the camera lies, or (object_set_down) the world changed.
 
 Each class is one episode: made with `(rng, width, height)`, it draws its
 parameters; called with `(rgb, elapsed_s)`, it returns the frame the faulty camera sends `elapsed_s`
@@ -108,6 +108,39 @@ class Banding:
         return _uint8(rgb + self.amplitude * np.sign(np.sin(2 * np.pi * phase))[:, None, None])
 
 
+class ObjectSetDown:
+    """A box is set down in the cell, clear of the arm: it slides in from one side of the view and stays.
+
+    The world changed and no sensor lies: only the camera can see it. It is drawn with a lit top,
+    a shaded side and a shadow, on the lower part of the view, where the near table or floor is.
+    """
+
+    def __init__(self, rng, width, height):
+        self.width, self.depth = rng.uniform(0.10, 0.16) * width, rng.uniform(0.04, 0.07) * height
+        self.tall = rng.uniform(0.07, 0.12) * height
+        self.rest_x = rng.uniform(0.05 * width, 0.95 * width - self.width)
+        self.floor_y = rng.uniform(0.75, 0.95) * height
+        self.start_x = -self.width if rng.random() < 0.5 else float(width)
+        self.enter_s = float(rng.uniform(0.3, 0.8))
+        self.colour = rng.uniform(50.0, 210.0, 3)
+
+    def __call__(self, rgb, elapsed_s):
+        x = self.start_x + (self.rest_x - self.start_x) * min(elapsed_s / self.enter_s, 1.0)
+        w, d, tall, y = self.width, self.depth, self.tall, self.floor_y
+        front = [(x, y), (x + w, y), (x + w, y - tall), (x, y - tall)]
+        top = [(x, y - tall), (x + w, y - tall), (x + w + d, y - tall - d), (x + d, y - tall - d)]
+        side = [(x + w, y), (x + w + d, y - d), (x + w + d, y - tall - d), (x + w, y - tall)]
+        shadow = [(x + d, y), (x + w + 2 * d, y), (x + w + 2 * d, y - d), (x + 2 * d, y - d)]
+        out = rgb.copy()
+        shaded = out.copy()
+        cv2.fillConvexPoly(shaded, np.round(shadow).astype(np.int32), (0, 0, 0))
+        out = cv2.addWeighted(out, 0.65, shaded, 0.35, 0.0)
+        for face, light in ((front, 1.0), (side, 0.7), (top, 1.25)):
+            colour = tuple(float(c) for c in np.clip(self.colour * light, 0, 255))
+            cv2.fillConvexPoly(out, np.round(face).astype(np.int32), colour)
+        return out
+
+
 CAMERA_KINDS = {
     'camera_bumped': Bumped,
     'camera_zoom_slip': ZoomSlip,
@@ -116,4 +149,5 @@ CAMERA_KINDS = {
     'camera_fog': Fog,
     'camera_channel_swap': ChannelSwap,
     'camera_banding': Banding,
+    'object_set_down': ObjectSetDown,
 }

@@ -8,7 +8,7 @@ class EvalFaultKind:
     """One kind of evaluation fault."""
 
     name: str
-    modality: str  # camera or kinematics: which sensor lies
+    modality: str  # camera or kinematics: which sensor lies; physical: the world changed
     description: str
 
 
@@ -22,6 +22,9 @@ EVAL_FAULTS = {
         EvalFaultKind('camera_fog', 'camera', 'condensation on the lens: a bright haze takes 45-70 % of the contrast'),
         EvalFaultKind('camera_channel_swap', 'camera', 'red and blue are swapped (a driver publishing bgr8 as rgb8)'),
         EvalFaultKind('camera_banding', 'camera', 'interference: dark and bright bands roll down the image'),
+        EvalFaultKind(
+            'object_set_down', 'physical', 'a box is set down in view, clear of the arm; only the camera sees it'
+        ),
         EvalFaultKind('joint_slow_drift', 'kinematics', 'one encoder drifts away at a set rate (0.005-0.1 rad/s)'),
         EvalFaultKind('joint_sign_flip', 'kinematics', "one joint's position and velocity read with the wrong sign"),
         EvalFaultKind('joint_quantized', 'kinematics', 'one encoder loses resolution: steps of 0.02-0.06 rad'),

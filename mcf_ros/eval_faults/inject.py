@@ -211,7 +211,7 @@ def rewrite(msgtype: str, data: bytes, episodes: list[Episode]) -> bytes:
     """
     if msgtype == JOINT_STATE:
         stamp, names, position, velocity, effort = joint_state_fields(data)
-        active = [e for e in episodes if e.label.modality == 'kinematics' and e.active(stamp / 1e9)]
+        active = [e for e in episodes if e.label.kind in JOINT_KINDS and e.active(stamp / 1e9)]
         if not active:
             return data
         channels = (position, velocity, effort)
@@ -227,7 +227,7 @@ def rewrite(msgtype: str, data: bytes, episodes: list[Episode]) -> bytes:
         return data
     message = parse(data, msgtype)
     stamp_s = stamp_ns(message) / 1e9
-    active = [e for e in episodes if e.label.modality == 'camera' and e.active(stamp_s)]
+    active = [e for e in episodes if e.label.kind in CAMERA_KINDS and e.active(stamp_s)]
     if not active:
         return data
     frame = full_frame_rgb(message, msgtype)

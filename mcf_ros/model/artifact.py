@@ -18,7 +18,7 @@ import torch
 from mcf_ros.errors import UserError
 
 MAGIC = b'MCFMODEL'
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 
 class ArtifactError(UserError):

@@ -141,7 +141,7 @@ def feature_baseline_metrics(
     log(f'fitting the PyOD (ECOD) baseline on {len(data.train)} windows')
     baseline = FeatureBaseline(data.train, data.holdout, spec.joint_features, header['calibration'])
     metrics = detection_metrics(baseline.score(windows), read_labels(bag), spec.length_s, camera_hz)
-    metrics['blame_accuracy'] = None  # it names no modality
+    metrics['blame_accuracy'] = metrics['physical_blame_accuracy'] = None  # it names no modality
     for kind in metrics['per_kind'].values():
         kind['blame_accuracy'] = None
     return metrics

@@ -6,29 +6,90 @@ cycle, and a program that catches up at home leaves early: each pose is normal, 
 agree on it, but not its time in the cycle. Two clocks time the cycle: the seconds since the arm
 was last home (departure) and since it last arrived there (arrival). A window's path is its joint
 positions at its start, middle and end. The lag evidence of a window away from home compares its
-clocks with those of the normal windows on the same path (within PATH_TOL_RAD): how far its
+clocks with those of the normal windows on the same path (within the path tolerance): how far its
 departure clock is from the nearest normal one, or how much earlier than any normal one it left
 home after arriving, whichever is larger. A path no normal window took gives no lag evidence: a
 novel pose is the autoencoder's to judge. Home is learnt from normal data as the pose the arm
 rests at longest, and at least all joints but one must be near it, so one faulty encoder cannot
-hide a visit home. Positions are radians, times seconds; nothing here is specific to one cell.
+hide a visit home. Positions are radians, times seconds. The tolerances scale with the data
+(CycleScale): nothing here is specific to one cell, its speed or its camera rate.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-STILL_RAD_S = 0.05  # joint speed under which the arm rests
-HOME_TOL_RAD = 0.1  # joint distance from home that still counts as home
-PATH_TOL_RAD = 0.05  # largest joint distance between two windows' paths that counts as the same path
 MIN_CYCLES = 5  # visits home the normal data must show for a cycle to be learnt
-MAX_STEP_S = 1.0  # a longer pause between windows (another bag, a time jump) restarts the clocks
 # The learnt cycle must judge held-out normal running before its lag can be evidence: most windows away
 # from home on a path a training window took, and their lag small against the time the arm is away.
 # On the UR5e cell's 20 min development bag: 98.6 % judged, lag p99 0.5 % of the time away (3 min: 88 %, 1 %).
 MIN_JUDGED = 0.5
 MAX_LAG_SHARE = 0.1
+
+
+# How the tolerances follow the training windows (CycleScale.from_data). Chosen on the UR5e cell's
+# development recording, where they give the fixed values used before (paths 0.05 rad, home 0.1 rad,
+# a 1 s pause) and a rest speed of 0.02 rad/s, under the 0.05 rad/s used before: a slow welding pass
+# is not rest.
+REST_NOISE_QUANTILE = 5  # percentile of window speeds taken as the noise of an arm at rest
+REST_NOISE_FACTOR = 4.0
+TOP_SPEED_QUANTILE = 99  # percentile of window speeds taken as the arm's top speed
+STILL_SHARE_OF_TOP = 1 / 30  # the rest speed is never above this share of the top speed
+PATH_SHARE_OF_STEP = 0.5  # paths within half the largest step between two training windows are the same
+HOME_PATHS = 2.0  # home is within this many path tolerances of the rest pose
+MAX_STEP_WINDOWS = 15  # a pause of this many training-window steps restarts the clocks
+CLOCK_WINDOWS = 1.5  # the lag's scale is at least this many camera frames: the clocks' resolution
+
+
+def window_speeds(end_s: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the largest joint speed from each window to the next (N - 1), and the time step between them.
+
+    A step that does not move forward in time gives speed 0.
+    """
+    step = np.diff(end_s)
+    return np.abs(np.diff(positions, axis=0)).max(axis=1) / np.where(step > 0, step, np.inf), step
+
+
+@dataclass
+class CycleScale:
+    """The cycle's tolerances, learnt from the training windows and stored with the reference.
+
+    The arm rests at `still_rad_s` or slower; it is home within `home_tol_rad` of the rest pose (on all
+    joints but one); two windows are on the same path within `path_tol_rad` (largest joint
+    distance); a pause longer than `max_step_s` restarts the clocks.
+    """
+
+    still_rad_s: float
+    home_tol_rad: float
+    path_tol_rad: float
+    max_step_s: float
+
+    @classmethod
+    def from_data(cls, end_s: np.ndarray, paths: np.ndarray, n_joints: int) -> 'CycleScale | None':
+        """Scale the tolerances to the windows (in time order): their spacing, the arm's top speed and its rest noise.
+
+        The path tolerance is half the step the arm takes between two windows at its top speed, so
+        a faster arm or a slower camera gets a wider one; the rest speed is a few times the noise of
+        the arm at rest, and never above a thirtieth of its top speed. None without two windows.
+        """
+        speed, step = window_speeds(end_s, paths[:, -n_joints:])
+        positive = step[step > 0]
+        if len(positive) == 0:
+            return None
+        period = float(np.median(positive))
+        joined = (step > 0) & (step <= MAX_STEP_WINDOWS * period)
+        speed = speed[joined & np.isfinite(speed)]
+        if len(speed) == 0:
+            return None
+        top, rest = np.percentile(speed, [TOP_SPEED_QUANTILE, REST_NOISE_QUANTILE])
+        path_tol = PATH_SHARE_OF_STEP * float(top) * period
+        return cls(
+            still_rad_s=min(REST_NOISE_FACTOR * float(rest), STILL_SHARE_OF_TOP * float(top)),
+            home_tol_rad=HOME_PATHS * path_tol,
+            path_tol_rad=path_tol,
+            max_step_s=MAX_STEP_WINDOWS * period,
+        )
 
 
 def window_path(joints: np.ndarray, n_joints: int) -> np.ndarray:
@@ -39,12 +100,13 @@ def window_path(joints: np.ndarray, n_joints: int) -> np.ndarray:
 
 @dataclass
 class CycleReference:
-    """Home and the normal windows away from home: their paths (N, 3J) and both clocks, stored in the artifact."""
+    """Home, the normal windows away from home (paths (N, 3J), both clocks) and the tolerances; in the artifact."""
 
     home: np.ndarray
     paths: np.ndarray
     departure_s: np.ndarray
     arrival_s: np.ndarray
+    scale: CycleScale
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict (positions to 1 mrad, clocks to 1 ms)."""
@@ -53,26 +115,28 @@ class CycleReference:
             'paths': np.round(self.paths, 3).tolist(),
             'departure_s': np.round(self.departure_s, 3).tolist(),
             'arrival_s': np.round(self.arrival_s, 3).tolist(),
+            'scale': asdict(self.scale),
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> 'CycleReference':
         """Build from `to_dict` output."""
-        return cls(*(np.array(values[key]) for key in ('home', 'paths', 'departure_s', 'arrival_s')))
+        arrays = (np.array(values[key]) for key in ('home', 'paths', 'departure_s', 'arrival_s'))
+        return cls(*arrays, CycleScale(**values['scale']))
 
 
-def rest_pose(end_s: np.ndarray, paths: np.ndarray, n_joints: int) -> np.ndarray | None:
+def rest_pose(end_s: np.ndarray, paths: np.ndarray, n_joints: int, scale: CycleScale) -> np.ndarray | None:
     """Return the pose the arm rests at longest (the still window end with most still neighbours), or None."""
     positions = paths[:, -n_joints:]
-    step = np.diff(end_s)
-    speed = np.abs(np.diff(positions, axis=0)).max(axis=1) / np.where(step > 0, step, np.inf)
-    still = positions[1:][(speed < STILL_RAD_S) & (step <= MAX_STEP_S)]
+    speed, step = window_speeds(end_s, positions)
+    still = positions[1:][(speed <= scale.still_rad_s) & (step <= scale.max_step_s)]
     if len(still) == 0:
         return None
     counts = np.zeros(len(still), int)
     for start in range(0, len(still), 512):
         block = still[start : start + 512]
-        counts[start : start + 512] = (np.abs(block[:, None] - still[None]).max(axis=2) < PATH_TOL_RAD).sum(axis=1)
+        distance = np.abs(block[:, None] - still[None]).max(axis=2)
+        counts[start : start + 512] = (distance < scale.path_tol_rad).sum(axis=1)
     return still[counts.argmax()]
 
 
@@ -80,11 +144,11 @@ class CycleClock:
     """Times the cycle from each window's end pose: seconds since the arm was last home, and since it arrived there.
 
     A clock is NaN until the arm has been seen leaving or arriving, and again after a pause longer
-    than MAX_STEP_S or a window without joints: the arm may have been home unseen.
+    than the scale's `max_step_s` or a window without joints: the arm may have been home unseen.
     """
 
-    def __init__(self, home: np.ndarray):
-        self.home = home
+    def __init__(self, home: np.ndarray, scale: CycleScale):
+        self.home, self.scale = home, scale
         self.reset()
 
     def reset(self) -> None:
@@ -95,12 +159,12 @@ class CycleClock:
 
     def push(self, t: float, pose: np.ndarray) -> tuple[float, float]:
         """Return (departure, arrival) clocks at `t`; the departure clock is 0 while the arm is home."""
-        if not 0.0 <= t - self._last_s <= MAX_STEP_S or np.isnan(pose).any():
+        if not 0.0 <= t - self._last_s <= self.scale.max_step_s or np.isnan(pose).any():
             self.reset()
         self._last_s = t
         if np.isnan(pose).any():
             return math.nan, math.nan
-        home = int(np.count_nonzero(np.abs(pose - self.home) < HOME_TOL_RAD)) >= len(pose) - 1
+        home = int(np.count_nonzero(np.abs(pose - self.home) < self.scale.home_tol_rad)) >= len(pose) - 1
         if home:
             self._home_s = t
             if self._was_home is False:
@@ -111,16 +175,17 @@ class CycleClock:
 
 def fit_cycle(end_s: np.ndarray, paths: np.ndarray, n_joints: int) -> CycleReference | None:
     """Learn the cycle from normal windows in time order (end times, paths (N, 3J)); None if the arm does not cycle."""
-    home = rest_pose(end_s, paths, n_joints)
+    scale = CycleScale.from_data(end_s, paths, n_joints)
+    home = rest_pose(end_s, paths, n_joints, scale) if scale else None
     if home is None:
         return None
-    clock = CycleClock(home)
+    clock = CycleClock(home, scale)
     clocks = np.array([clock.push(float(t), path[-n_joints:]) for t, path in zip(end_s, paths, strict=True)])
     departure_s, arrival_s = clocks[:, 0], clocks[:, 1]
     if np.count_nonzero(np.diff(arrival_s) < 0) < MIN_CYCLES:
         return None
     away = (departure_s > 0) & np.isfinite(arrival_s)
-    return CycleReference(home, paths[away], departure_s[away], arrival_s[away])
+    return CycleReference(home, paths[away], departure_s[away], arrival_s[away], scale)
 
 
 class CycleLag:
@@ -128,9 +193,10 @@ class CycleLag:
 
     def __init__(self, reference: CycleReference):
         self.n_joints = len(reference.home)
-        self.clock = CycleClock(reference.home)
+        self.clock = CycleClock(reference.home, reference.scale)
+        self.tolerance = reference.scale.path_tol_rad
         # Sorted on the path coordinate that varies most, so a window is compared only with the
-        # normal windows within PATH_TOL_RAD of it on that coordinate.
+        # normal windows within the path tolerance of it on that coordinate.
         self._axis = int(np.argmax(reference.paths.std(axis=0))) if len(reference.paths) else 0
         order = np.argsort(reference.paths[:, self._axis], kind='stable')
         self._paths = reference.paths[order]
@@ -143,8 +209,8 @@ class CycleLag:
         if math.isnan(departure_s) or departure_s == 0.0:
             return 0.0 if departure_s == 0.0 else math.nan
         value = path[self._axis]
-        first, last = np.searchsorted(self._axis_values, [value - PATH_TOL_RAD, value + PATH_TOL_RAD])
-        same_path = first + np.flatnonzero(np.abs(self._paths[first:last] - path).max(axis=1) < PATH_TOL_RAD)
+        first, last = np.searchsorted(self._axis_values, [value - self.tolerance, value + self.tolerance])
+        same_path = first + np.flatnonzero(np.abs(self._paths[first:last] - path).max(axis=1) < self.tolerance)
         if not len(same_path):
             return math.nan
         off_time = float(np.abs(self._departure_s[same_path] - departure_s).min())

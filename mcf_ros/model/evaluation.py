@@ -60,7 +60,7 @@ def detection_metrics(scored: dict, labels: list[FaultLabel], length_s: float, c
     metrics['false_alarms_per_hour'] = len(false_starts) / normal_hours if normal_hours > 0 else None
     metrics['false_alarm_episodes'] = len(false_starts)
     metrics['normal_hours'] = float(normal_hours)
-    delays, blame_hits, per_kind = [], [], {}
+    delays, blame_hits, physical_hits, per_kind = [], [], [], {}
     for label in labels:
         inside = np.flatnonzero((end_s >= label.start_s) & (end_s <= label.end_s))
         detected = inside[raised[inside]]
@@ -68,6 +68,8 @@ def detection_metrics(scored: dict, labels: list[FaultLabel], length_s: float, c
         hits = [blamed[i] == label.modality for i in detected]
         if label.modality in ('camera', 'kinematics'):
             blame_hits += hits
+        else:
+            physical_hits += hits
         if delay is not None:
             delays.append(delay)
         kind = per_kind.setdefault(label.kind, {'modality': label.modality, 'episodes': 0, 'detected': 0, 'delays': []})
@@ -77,6 +79,7 @@ def detection_metrics(scored: dict, labels: list[FaultLabel], length_s: float, c
         kind.setdefault('blame_hits', []).extend(hits)
     metrics['detection_delay_s_median'] = float(np.median(delays)) if delays else None
     metrics['blame_accuracy'] = float(np.mean(blame_hits)) if blame_hits else None
+    metrics['physical_blame_accuracy'] = float(np.mean(physical_hits)) if physical_hits else None
     metrics['per_kind'] = {}
     for kind, info in per_kind.items():
         of_kind = np.array([any(label.kind == kind for label in t) for t in truth])

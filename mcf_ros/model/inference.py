@@ -5,13 +5,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mcf_ros.data.windows import Window, WindowSpec
+from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.model.artifact import Artifact, ArtifactError
 from mcf_ros.model.cycle import window_path
 from mcf_ros.model.mcf import CAMERA, KINEMATICS, MCFAutoencoder, ModelConfig
-from mcf_ros.model.scoring import Calibration, StreamScorer, score_sequence
+from mcf_ros.model.scoring import Calibration, StreamScorer, local_share, score_sequence
 
 BATCH = 256
+# What Normalisation holds besides mean and std, fitted after training (Detector.fit_residual_scale).
+RESIDUAL_LEVELS = ('residual_scale', 'alone_residual_scale', 'camera_cell_scale')
 
 
 def pick_device(requested: str) -> torch.device:
@@ -25,32 +27,33 @@ def pick_device(requested: str) -> torch.device:
 
 @dataclass
 class Normalisation:
-    """Per-feature statistics of the joint grid, in the spec's channel-major order.
+    """Per-feature statistics of the joint grid, in the spec's channel-major order, and the normal residual levels.
 
-    `mean` and `std` normalise the inputs; `residual_scale` is each feature's normal 90th percentile
-    of the model's mean squared residual (set after training, on held-out windows).
+    `mean` and `std` normalise the inputs. Set after training, on held-out windows:
+    `residual_scale` is each feature's normal 90th percentile of the model's mean squared residual,
+    `alone_residual_scale` the same for the joints rebuilt from the kinematics alone, and
+    `camera_cell_scale` each image cell's normal 99th percentile of the camera's own residual.
     """
 
     mean: np.ndarray
     std: np.ndarray
     residual_scale: np.ndarray | None = None
+    alone_residual_scale: np.ndarray | None = None
+    camera_cell_scale: np.ndarray | None = None
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""
         values = {'mean': self.mean.tolist(), 'std': self.std.tolist()}
-        if self.residual_scale is not None:
-            values['residual_scale'] = self.residual_scale.tolist()
+        for name in RESIDUAL_LEVELS:
+            if getattr(self, name) is not None:
+                values[name] = getattr(self, name).tolist()
         return values
 
     @classmethod
     def from_dict(cls, values: dict) -> 'Normalisation':
         """Build from `to_dict` output."""
-        scale = values.get('residual_scale')
-        return cls(
-            np.array(values['mean'], np.float32),
-            np.array(values['std'], np.float32),
-            None if scale is None else np.array(scale, np.float32),
-        )
+        scales = {name: np.array(values[name], np.float32) for name in RESIDUAL_LEVELS if name in values}
+        return cls(np.array(values['mean'], np.float32), np.array(values['std'], np.float32), **scales)
 
 
 def window_tensors(windows: list[Window], spec: WindowSpec, normalisation: Normalisation):
@@ -125,24 +128,50 @@ def channel_floored(scale: np.ndarray, std: np.ndarray, features: tuple[tuple[in
     return np.maximum(scale, (floor / std) ** 2)
 
 
-def packed_evidence(forward, image: torch.Tensor, joints: torch.Tensor, mask: torch.Tensor, uses: torch.Tensor):
-    """Run the model and return its evidence as one (B, D + 2 + F) tensor, so that one copy brings it to the host.
+# The camera's own residual is also kept per cell of this many pixels of the model's input.
+CELL_PX = 8
 
-    Columns: the attention vector a (D), the camera error, the latent disagreement, and each joint
-    feature's residual (F). NaN where the window lacks a modality or the model does not use it.
+
+def packed_evidence(model: MCFAutoencoder, image: torch.Tensor, joints: torch.Tensor, mask: torch.Tensor, uses):
+    """Run the model and return its evidence as one (B, D + 3 + 2F + C) tensor, so that one copy brings it to the host.
+
+    Columns: the attention vector a (D), the camera error, the latent disagreement, each joint
+    feature's residual (F), then what each sensor says alone (MCFAutoencoder.alone): the camera's
+    error, each joint feature's residual (F), and the camera's residual per cell of CELL_PX pixels
+    (C). NaN where the window lacks a modality or the model does not use it.
     """
-    out = forward(image, joints, mask)
+    out = model(image, joints, mask)
     mask = mask & uses
+    image_alone, joints_alone = model.alone(out['latents'], mask)
     camera_error = ((out['image'] - image) ** 2).mean(dim=(1, 2, 3))
+    camera_alone = ((image_alone - image) ** 2).mean(dim=1, keepdim=True)
+    cells = torch.nn.functional.avg_pool2d(camera_alone, CELL_PX).flatten(1)
+    has_camera, has_joints = mask[:, CAMERA, None], mask[:, KINEMATICS, None]
     return torch.cat(
         [
             out['attention'],
-            torch.where(mask[:, CAMERA], camera_error, torch.nan)[:, None],
+            torch.where(has_camera, camera_error[:, None], torch.nan),
             torch.where(mask.all(dim=1), latent_disagreement(out['latents']), torch.nan)[:, None],
-            torch.where(mask[:, KINEMATICS, None], joint_residuals(out, joints), torch.nan),
+            torch.where(has_joints, joint_residuals(out, joints), torch.nan),
+            torch.where(has_camera, camera_alone.mean(dim=(1, 2, 3))[:, None], torch.nan),
+            torch.where(has_joints, ((joints_alone - joints) ** 2).mean(dim=1), torch.nan),
+            torch.where(has_camera, cells, torch.nan),
         ],
         dim=1,
     )
+
+
+class EvidenceModel(torch.nn.Module):
+    """The model and packed_evidence() as one module, to trace or capture as a whole."""
+
+    def __init__(self, model: MCFAutoencoder, uses: torch.Tensor):
+        super().__init__()
+        self.model = model
+        self.register_buffer('uses', uses, persistent=False)
+
+    def forward(self, image: torch.Tensor, joints: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Return packed_evidence() of the inputs."""
+        return packed_evidence(self.model, image, joints, mask, self.uses)
 
 
 class _CapturedEvidence:
@@ -152,15 +181,15 @@ class _CapturedEvidence:
     input inside the graph. Each call returns the graph's output buffer, which the next overwrites.
     """
 
-    def __init__(self, model: MCFAutoencoder, uses: torch.Tensor, spec: WindowSpec, normalisation: Normalisation):
+    def __init__(self, evidence_model: EvidenceModel, spec: WindowSpec, normalisation: Normalisation):
         self._normalisation = normalisation
         self._host = empty_inputs(1, spec, pin_memory=True)
         self._arrays = [tensor.numpy() for tensor in self._host]
-        self._inputs = [tensor.to(uses.device) for tensor in self._host]
+        self._inputs = [tensor.to(evidence_model.uses.device) for tensor in self._host]
 
         def evidence() -> torch.Tensor:
             image, joints, mask = self._inputs
-            return packed_evidence(model, pixels_to_unit(image), joints, mask, uses)
+            return evidence_model(pixels_to_unit(image), joints, mask)
 
         warmup = torch.cuda.Stream()  # as torch.cuda.graph asks: warm up on a side stream before capturing
         warmup.wait_stream(torch.cuda.current_stream())
@@ -206,8 +235,8 @@ class Detector:
             # The calibration was fitted in full fp32; TF32 convolutions move the attention by up to 0.01.
             torch.backends.cudnn.allow_tf32 = False
         self.model.to(self.device)
-        self._uses = torch.tensor(self.model.config.uses, device=self.device)
-        self._forward = self.model
+        self._evidence = EvidenceModel(self.model, torch.tensor(self.model.config.uses, device=self.device)).eval()
+        self._forward = self._evidence
         self._one_window = None
         return self
 
@@ -229,9 +258,9 @@ class Detector:
             torch.zeros(1, spec.grid_points, spec.joint_features, device=self.device),
             torch.ones(1, 2, dtype=torch.bool, device=self.device),
         )
-        self._forward = torch.jit.freeze(torch.jit.trace(self.model, example, strict=False, check_trace=False))
+        self._forward = torch.jit.freeze(torch.jit.trace(self._evidence, example, strict=False, check_trace=False))
         if self.device.type == 'cuda':
-            self._one_window = _CapturedEvidence(self.model, self._uses, self.spec, self.normalisation)
+            self._one_window = _CapturedEvidence(self._evidence, self.spec, self.normalisation)
 
     def _packed(self, windows: list[Window]) -> np.ndarray:
         """Return packed_evidence() for `windows`, computed in batches on the model's device."""
@@ -243,21 +272,27 @@ class Detector:
             if self.device.type == 'cuda':
                 tensors = (t.pin_memory() for t in tensors)
             inputs = (t.to(self.device, non_blocking=True) for t in tensors)
-            parts.append(packed_evidence(self._forward, *inputs, self._uses).cpu().numpy())
+            parts.append(self._forward(*inputs).cpu().numpy())
         return np.concatenate(parts)
 
     @torch.inference_mode()
     def _raw_evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
-        """Return evidence() with each joint feature's mean squared residual (N, F) for the kinematics error.
+        """Return the model's evidence with the joint residuals (N, F) and camera cell residuals (N, C) unscaled.
 
         A modality the model does not use or the window lacks gives NaN.
         """
         packed, size = self._packed(windows), self.model.config.latent_dim
+        features = self.spec.joint_features
+        columns = np.cumsum([size, 1, 1, features, 1, features])
+        attention, camera, disagreement, joint, camera_alone, joint_alone, cells = np.split(packed, columns, axis=1)
         evidence = {
-            'attention': packed[:, :size],
-            'camera_error': packed[:, size],
-            'latent_disagreement': packed[:, size + 1],
-            'joint_residuals': packed[:, size + 2 :],
+            'attention': attention,
+            'camera_error': camera[:, 0],
+            'latent_disagreement': disagreement[:, 0],
+            'joint_residuals': joint,
+            'camera_alone': camera_alone[:, 0],
+            'joint_alone_residuals': joint_alone,
+            'camera_cells': cells,
         }
         evidence['frame_gap'] = np.array([w.frame_gap_s for w in windows])
         evidence['joint_gap'] = np.array([w.joint_gap for w in windows])
@@ -267,29 +302,58 @@ class Detector:
         return evidence
 
     def _scaled(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Turn the joint residuals into the kinematics error: the largest residual relative to its scale."""
-        evidence = {key: value for key, value in raw.items() if key != 'joint_residuals'}
-        evidence['kinematics_error'] = (raw['joint_residuals'] / self.normalisation.residual_scale).max(axis=1)
+        """Turn residuals into evidence relative to their normal levels (see the scoring module).
+
+        kinematics_error: the largest joint feature residual relative to its scale; kinematics_alone
+        likewise for the joints rebuilt alone, split into its largest position or velocity ratio
+        (joint_motion_alone) and its second-largest effort ratio (joint_effort_alone_second: effort
+        off on at least two joints); camera_locality: how much of the camera's own excess residual
+        lies in a small part of the image.
+        """
+        unscaled = ('joint_residuals', 'joint_alone_residuals', 'camera_cells')
+        evidence = {key: value for key, value in raw.items() if key not in unscaled}
+        normalisation = self.normalisation
+        evidence['kinematics_error'] = (raw['joint_residuals'] / normalisation.residual_scale).max(axis=1)
+        alone = raw['joint_alone_residuals'] / normalisation.alone_residual_scale
+        channels = np.array([channel for channel, _ in self.spec.features])
+        effort = channels == CHANNELS.index('effort')
+        evidence['kinematics_alone'] = alone.max(axis=1)
+        evidence['joint_motion_alone'] = alone[:, ~effort].max(axis=1)
+        efforts = np.sort(alone[:, effort], axis=1)
+        evidence['joint_effort_alone_second'] = efforts[:, -2] if efforts.shape[1] >= 2 else np.full(len(alone), np.nan)
+        evidence['camera_locality'] = local_share(raw['camera_cells'] - normalisation.camera_cell_scale)
         return evidence
 
     def fit_residual_scale(self, windows: list[Window]) -> dict[str, np.ndarray]:
-        """Set the joint residual scale from normal `windows` and return their evidence, in one pass.
+        """Set the normal residual levels from normal `windows` and return their evidence, in one pass.
 
-        Each joint feature's scale is its 90th percentile of mean squared residual on the windows,
-        raised to its channel's floor (see channel_floored).
+        Each joint feature's scale, fused and alone, is its 90th percentile of mean squared residual
+        on the windows, raised to its channel's floor (see channel_floored); each camera cell's is
+        its 99th percentile of the camera's own residual.
         """
         raw = self._raw_evidence(windows)
-        residuals = raw['joint_residuals'][np.isfinite(raw['joint_residuals']).all(axis=1)]
-        # A model that does not use the joints (the camera-only baseline) has no residual to scale.
-        scale = np.quantile(residuals, 0.9, axis=0) if len(residuals) else np.ones(residuals.shape[1])
-        scale = channel_floored(scale, self.normalisation.std, self.spec.features)
-        self.normalisation.residual_scale = np.maximum(scale, 1e-6).astype(np.float32)
+        normalisation = self.normalisation
+        for name, residuals in (
+            ('residual_scale', raw['joint_residuals']),
+            ('alone_residual_scale', raw['joint_alone_residuals']),
+        ):
+            residuals = residuals[np.isfinite(residuals).all(axis=1)]
+            # A model that does not use the joints (the camera-only baseline) has no residual to scale.
+            scale = np.quantile(residuals, 0.9, axis=0) if len(residuals) else np.ones(residuals.shape[1])
+            scale = channel_floored(scale, normalisation.std, self.spec.features)
+            setattr(normalisation, name, np.maximum(scale, 1e-6).astype(np.float32))
+        cells = raw['camera_cells'][np.isfinite(raw['camera_cells']).all(axis=1)]
+        scale = np.quantile(cells, 0.99, axis=0) if len(cells) else np.ones(cells.shape[1])
+        normalisation.camera_cell_scale = np.maximum(scale, 1e-9).astype(np.float32)
         return self._scaled(raw)
 
     def evidence(self, windows: list[Window]) -> dict[str, np.ndarray]:
         """Return the attention vectors (N, D) and the raw evidence that needs no calibration."""
-        if self.normalisation.residual_scale is None:
-            raise ArtifactError('the artifact has no residual scale; it was not written by a finished `mcf train`')
+        missing = [name for name in RESIDUAL_LEVELS if getattr(self.normalisation, name) is None]
+        if missing:
+            raise ArtifactError(
+                f'the artifact lacks {", ".join(missing)}; it was not written by a finished `mcf train`'
+            )
         return self._scaled(self._raw_evidence(windows))
 
     def _calibration(self) -> Calibration:

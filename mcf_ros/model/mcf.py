@@ -190,3 +190,17 @@ class MCFAutoencoder(nn.Module):
             'latents': latents,
             'fused': fused,
         }
+
+    def alone(self, latents: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return what each sensor says alone: the image from the camera latent, the joints from the kinematics one.
+
+        Modality dropout trains both, so on normal data each sensor alone rebuilds its own input. A
+        sensor whose own view is abnormal (a fogged lens, a joint moving as it never does) keeps its
+        residual here, while one that is normal but disagrees with the other sensor does not.
+        """
+        absent = torch.zeros_like(mask[:, CAMERA])
+        camera_only = torch.stack([mask[:, CAMERA], absent], dim=1)
+        kinematics_only = torch.stack([absent, mask[:, KINEMATICS]], dim=1)
+        image = self.camera_decoder(self.fusion(latents, camera_only)[0])
+        joints = self.kinematics_decoder(self.fusion(latents, kinematics_only)[0])
+        return image, joints

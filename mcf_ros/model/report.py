@@ -149,10 +149,12 @@ def markdown_report(
     values = [
         _show(metrics['auroc'], '{:.3f}'), _show(metrics['aupr'], '{:.3f}'), _show(metrics['f1'], '{:.3f}'),
         _show(metrics['detection_delay_s_median'], '{:.2f} s'), _show(metrics['blame_accuracy'], '{:.0%}'),
+        _show(metrics['physical_blame_accuracy'], '{:.0%}'),
     ]  # fmt: skip
     lines += [
         '## Metrics', '',
-        '| AUROC | AUPR | F1 | median delay | blame accuracy (sensor faults) |', '|---|---|---|---|---|',
+        '| AUROC | AUPR | F1 | median delay | blamed right: sensor faults | physical faults |',
+        '|---|---|---|---|---|---|',
         f'| {" | ".join(values)} |', '',
     ]  # fmt: skip
     latency = metrics.get('latency_ms')

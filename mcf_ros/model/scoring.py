@@ -14,6 +14,8 @@ Evidence per window (raw units):
   jump between raw joint samples (stream health).
 - cycle_lag: seconds the arm is off the timing of its normal cycle on the path it is on
   (`mcf_ros.model.cycle`): late after a slowdown, or early after catching up at home.
+- camera_alone, kinematics_alone: the same residuals when each sensor rebuilds its own input alone
+  (the other masked out). They decide the blame, not the score (see blame()).
 Each channel is put on a common scale by its normal tail: centred on its 90th percentile on held-out
 normal windows and divided by the mean excess above it, so channels with heavy normal tails do not
 dominate the maximum (a robust z-score would let them). The camera channels are spread over the
@@ -35,7 +37,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mcf_ros.model.cycle import CycleLag, CycleReference
+from mcf_ros.model.cycle import CLOCK_WINDOWS, CycleLag, CycleReference
 
 CHANNELS = (
     'camera_error',
@@ -46,7 +48,11 @@ CHANNELS = (
     'joint_gap',
     'joint_jerk',
     'cycle_lag',
+    'camera_alone',
+    'kinematics_alone',
 )
+# Evidence for the blame alone, measured on kinematics_alone's scale (see blame()).
+BLAME_ONLY = ('joint_motion_alone', 'joint_effort_alone_second')
 # Channels the scorer derives from a stream of windows, not from one window's evidence.
 DERIVED = ('attention_shift', 'cycle_lag')
 BLAME = ('none', 'camera', 'kinematics', 'physical')
@@ -65,9 +71,16 @@ RELATIVE_MIN_SCALE = 0.05
 # these, so a missing grid sample or one jittered frame is not an alarm by itself, and only a
 # reading that jumps by centiradians between two samples (an encoder glitch, not the vibration of a
 # real impact) counts as a jerk.
-# The cycle clocks count in windows (1/30 s for a 30 Hz camera) and the normal cycle keeps every
-# second one, so a lag scale under 0.05 s would be the rounding of the clocks, not the cycle.
-ABSOLUTE_MIN_SCALE = {'joint_gap': 0.02, 'joint_jerk': 0.01, 'cycle_lag': 0.05}
+# The cycle lag's scale is at least CLOCK_WINDOWS camera frames (see calibrate()). The jerk floor
+# stays in radians: an encoder glitch is as large whatever the program.
+ABSOLUTE_MIN_SCALE = {'joint_gap': 0.02, 'joint_jerk': 0.01}
+# Blame. A sensor is abnormal alone above this many scales of its normal tail (normal running
+# stays under 2.3 in 99 % of windows). The camera's own residual is local when this share of its
+# excess lies in LOCAL_AREA of the image. Both chosen on the UR5e cell's development bags: camera
+# faults spread 0.16-0.69 of their excess there, an obstacle or a displaced arm 0.9-1.0.
+BLAME_LEVEL = 3.0
+LOCAL_AREA = 0.1
+LOCAL_SHARE = 0.85
 
 
 @dataclass
@@ -111,6 +124,21 @@ def persistent(scores: np.ndarray, windows: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, windows).min(axis=1)
 
 
+def local_share(excess: np.ndarray) -> np.ndarray:
+    """Return, per row of cell residual excesses over their normal level (N, C), the share in LOCAL_AREA of the cells.
+
+    The excess is absolute (how much the image differs there, not how many times a cell's own
+    level): a flare over a dark corner is as local as it looks.
+
+    0 where no cell exceeds its normal level, NaN where the row has none (no camera).
+    """
+    positive = np.maximum(excess, 0.0)
+    largest = max(1, round(LOCAL_AREA * positive.shape[1]))
+    total = positive.sum(axis=1)
+    share = np.sort(positive, axis=1)[:, -largest:].sum(axis=1) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, share, np.where(np.isnan(total), np.nan, 0.0))
+
+
 def episode_threshold(scores: np.ndarray, windows_per_hour: float, episodes_per_hour: float) -> float:
     """Return the score above which alarm episodes start `episodes_per_hour` times an hour on normal data.
 
@@ -142,7 +170,11 @@ def attention_shift(attention: np.ndarray, normal_mean) -> np.ndarray:
 
 
 def combine(z: dict) -> dict[str, np.ndarray]:
-    """Return camera, kinematics, cycle and overall anomaly evidence from the channel z-scores."""
+    """Return camera, kinematics, cycle and overall anomaly evidence, and what blame() weighs, from the z-scores.
+
+    `z` holds each channel's z-score, the BLAME_ONLY values on kinematics_alone's scale, and
+    camera_locality as it is (a share).
+    """
     camera = np.maximum(z['camera_error'], z['frame_gap'])
     kinematics = np.maximum.reduce([z['kinematics_error'], z['joint_gap'], z['joint_jerk']])
     sources = np.stack([camera, kinematics, z['attention_shift'], z['latent_disagreement'], z['cycle_lag']])
@@ -154,6 +186,11 @@ def combine(z: dict) -> dict[str, np.ndarray]:
         'anomaly': anomaly,
         'camera_health': z['frame_gap'],
         'kinematics_health': np.maximum(z['joint_gap'], z['joint_jerk']),
+        'camera_alone': z['camera_alone'],
+        'kinematics_alone': z['kinematics_alone'],
+        'motion_alone': z['joint_motion_alone'],
+        'effort_alone_second': z['joint_effort_alone_second'],
+        'camera_locality': z['camera_locality'],
     }
 
 
@@ -210,7 +247,7 @@ class StreamScorer:
     previous one (a bag loop, a sim-time reset) starts the stream afresh.
     """
 
-    SPREAD = ('camera_error', 'frame_gap')
+    SPREAD = ('camera_error', 'frame_gap', 'camera_alone')
 
     def __init__(self, calibration: 'Calibration', span_s: float):
         self.calibration = calibration
@@ -226,7 +263,7 @@ class StreamScorer:
         self._lag = CycleLag(self._cycle) if self._cycle else None
 
     def step(self, end_s: float, evidence: dict) -> dict:
-        """Score one window from its raw evidence (`attention`, `joint_path` and the channels but DERIVED)."""
+        """Score one window from its raw evidence: attention, joint_path, channels but DERIVED, BLAME_ONLY, locality."""
         calibration = self.calibration
         if end_s < self._last_end_s:
             self.reset()
@@ -235,9 +272,11 @@ class StreamScorer:
         lag = self._lag.push(end_s, evidence['joint_path']) if self._lag else math.nan
         raw = {**evidence, 'attention_shift': shift, 'cycle_lag': lag}
         z = {}
-        for channel in CHANNELS:
-            value = (float(raw[channel]) - calibration.centre[channel]) / calibration.scale[channel]
-            z[channel] = 0.0 if math.isnan(value) else value
+        scales = {**{channel: channel for channel in CHANNELS}, **dict.fromkeys(BLAME_ONLY, 'kinematics_alone')}
+        for key, channel in scales.items():
+            value = (float(raw[key]) - calibration.centre[channel]) / calibration.scale[channel]
+            z[key] = 0.0 if math.isnan(value) else value
+        z['camera_locality'] = float(raw['camera_locality'])
         for channel in self.SPREAD:
             z[channel] = self._spread[channel].push(end_s, z[channel])
         combined = combine(z)
@@ -257,9 +296,9 @@ class StreamScorer:
 
 
 def score_sequence(calibration: 'Calibration', span_s: float, end_s: np.ndarray, evidence: dict) -> dict:
-    """Score time-ordered windows (arrays of raw evidence, `attention` (N, D)) through a StreamScorer."""
+    """Score time-ordered windows (arrays of what StreamScorer.step takes; attention (N, D)) through a StreamScorer."""
     scorer = StreamScorer(calibration, span_s)
-    keys = ['attention', 'joint_path', *(channel for channel in CHANNELS if channel not in DERIVED)]
+    keys = ['attention', 'joint_path', 'camera_locality', *BLAME_ONLY, *(c for c in CHANNELS if c not in DERIVED)]
     rows = [scorer.step(float(t), {key: evidence[key][i] for key in keys}) for i, t in enumerate(end_s)]
     return {key: np.array([row[key] for row in rows]) for key in rows[0]} if rows else {}
 
@@ -291,12 +330,15 @@ def calibrate(
             [lag.push(float(t), q) if lag else math.nan for t, q in zip(end_s, evidence['joint_path'], strict=True)]
         ),
     }
+    # The cycle clocks count in camera frames and the normal cycle keeps every second window, so a
+    # lag scale under a frame and a half would be the rounding of the clocks, not the cycle.
+    floors = {**ABSOLUTE_MIN_SCALE, 'cycle_lag': CLOCK_WINDOWS * 3600.0 / windows_per_hour}
     centre, scale = {}, {}
     for channel in CHANNELS:
         values = evidence[channel]
         if channel in StreamScorer.SPREAD:
             values = trailing_max(values, end_s, span_s)
-        centre[channel], scale[channel] = tail_stats(values, ABSOLUTE_MIN_SCALE.get(channel, MIN_SCALE))
+        centre[channel], scale[channel] = tail_stats(values, floors.get(channel, MIN_SCALE))
     calibration = Calibration(
         centre=centre,
         scale=scale,
@@ -314,19 +356,36 @@ def calibrate(
 
 
 def blame(combined: dict, threshold: float) -> np.ndarray:
-    """Name the modality to blame for each window.
+    """Name the modality to blame for each window: a sensor that lies, or the world that changed.
 
     A stream that is unhealthy on its own (frames or joint messages missing, joint readings that
-    jump) is blamed alone. Otherwise both sensors disagreeing with normal means the world changed
-    (physical), and so does an arm off its cycle while neither sensor disagrees with normal; else
-    the sensor with more evidence is blamed.
+    jump) is blamed alone. Otherwise each sensor is asked what it shows alone (above BLAME_LEVEL):
+    - both abnormal alone: the world changed and both saw it (physical);
+    - the camera alone: a change spread over the image (blur, glare, colour, a moved mount) is the
+      camera; a local one (LOCAL_SHARE of the excess in LOCAL_AREA) is something in the cell that
+      only the camera sees (physical);
+    - the joints alone: a motion the camera does not confirm is the joint sensor; efforts off on two
+      joints or more, by more than the motion is, are the arm's dynamics that the joints report
+      faithfully (physical: a payload, friction);
+    - neither alone (each sensor normal, not together: a stale frame, late joint states): both
+      sensors disagreeing with normal, or an arm off its cycle that neither disagrees on, is
+      physical; else the sensor with more evidence.
     """
     camera_sick = combined['camera_health'] > threshold
     joints_sick = combined['kinematics_health'] > threshold
     camera, kinematics = combined['camera'] > threshold, combined['kinematics'] > threshold
     world = (camera & kinematics) | (~camera & ~kinematics & (combined['cycle'] > threshold))
     larger = np.where(combined['camera'] >= combined['kinematics'], 'camera', 'kinematics')
-    by_evidence = np.where(world, 'physical', larger)
-    return np.where(
-        joints_sick & ~camera_sick, 'kinematics', np.where(camera_sick & ~joints_sick, 'camera', by_evidence)
+    together = np.where(world, 'physical', larger)
+    camera_alone = combined['camera_alone'] > BLAME_LEVEL
+    joints_alone = combined['kinematics_alone'] > BLAME_LEVEL
+    local = combined['camera_locality'] > LOCAL_SHARE
+    dynamics = combined['effort_alone_second'] > combined['motion_alone']
+    by_camera = np.where(local, 'physical', 'camera')
+    by_joints = np.where(dynamics, 'physical', 'kinematics')
+    by_sensor = np.where(
+        camera_alone & joints_alone,
+        'physical',
+        np.where(camera_alone, by_camera, np.where(joints_alone, by_joints, together)),
     )
+    return np.where(joints_sick & ~camera_sick, 'kinematics', np.where(camera_sick & ~joints_sick, 'camera', by_sensor))

@@ -26,8 +26,9 @@ def summary_row(reports: list[dict]) -> dict:
     delays = [k['detection_delay_s_median'] for k in kinds if k['detection_delay_s_median'] is not None]
     row['detection_delay_s_median'] = float(np.median(delays)) if delays else None
     row['detected'] = f'{sum(k["detected"] for k in kinds)}/{sum(k["episodes"] for k in kinds)}'
-    blame = [r['blame_accuracy'] for r in faulty if r['blame_accuracy'] is not None]
-    row['blame_accuracy'] = float(np.mean(blame)) if blame else None
+    for key in ('blame_accuracy', 'physical_blame_accuracy'):
+        blame = [r[key] for r in faulty if r.get(key) is not None]
+        row[key] = float(np.mean(blame)) if blame else None
     return row
 
 
@@ -39,15 +40,15 @@ def markdown(rows: dict[str, dict]) -> str:
 
     lines = [
         '| model | AUROC camera | AUROC kinematics | AUROC physical | AUROC pooled | false alarms/h '
-        '| median delay | faults detected | blame accuracy |',
-        '|---|---|---|---|---|---|---|---|---|',
+        '| median delay | faults detected | blame: sensor faults | blame: physical faults |',
+        '|---|---|---|---|---|---|---|---|---|---|',
     ]
     for name, row in rows.items():
         lines.append(
             f'| {name} | {cell(row["auroc_camera"])} | {cell(row["auroc_kinematics"])} | {cell(row["auroc_physical"])} '
             f'| {cell(row["auroc_pooled"])} | {cell(row["false_alarms_per_hour"], "{:.2f}")} '
             f'| {cell(row["detection_delay_s_median"], "{:.2f} s")} | {row["detected"]} '
-            f'| {cell(row["blame_accuracy"], "{:.0%}")} |'
+            f'| {cell(row["blame_accuracy"], "{:.0%}")} | {cell(row["physical_blame_accuracy"], "{:.0%}")} |'
         )
     return '\n'.join(lines)
 

@@ -211,11 +211,32 @@ def train_from_bags(
         },
         'calibration': {},
     }
-    detector = Detector(Artifact(header, result.model.state_dict()), device)
+    header = calibrated(header, result.model.state_dict(), data, device, target_false_alarms_per_hour, use_cycle)
+    saved = save_artifact(out, header, result.model.state_dict()).header
+    checkpoint.unlink()
+    return saved
+
+
+def calibrated(
+    header: dict,
+    state_dict: dict,
+    data: TrainingData,
+    device: str,
+    target_false_alarms_per_hour: float,
+    use_cycle: bool,
+) -> dict:
+    """Return the header with what is fitted after training on the data's windows.
+
+    The normal residual levels and the calibration come from the held-out windows, the cycle from
+    the training windows (see learn_cycle).
+    """
+    header = {**header, 'calibration': {}}
+    spec, train, holdout = data.spec, data.train, data.holdout
+    detector = Detector(Artifact(header, state_dict), device)
     evidence = detector.fit_residual_scale(holdout)
     header['normalisation'] = detector.normalisation.to_dict()
     cycle, header['cycle_channel'] = learn_cycle(train, holdout, len(spec.joint_names), use_cycle)
-    if not model_config.uses[KINEMATICS]:
+    if not detector.model.config.uses[KINEMATICS]:
         cycle, header['cycle_channel'] = None, {'on': False, 'reason': 'off: the model has no joints'}
     calibration = calibrate(
         evidence,
@@ -226,9 +247,7 @@ def train_from_bags(
         cycle=cycle,
     )
     header['calibration'] = calibration.to_dict()
-    saved = save_artifact(out, header, result.model.state_dict()).header
-    checkpoint.unlink()
-    return saved
+    return header
 
 
 def learn_cycle(
