@@ -49,15 +49,42 @@ def test_summary_pools_false_alarms_over_all_normal_time():
 
     normal = {'per_kind': {}, 'false_alarm_episodes': 1, 'normal_hours': 0.5, 'auroc': None, 'blame_accuracy': None}
     faults = {
-        'per_kind': {'camera_black': {'detected': 1, 'episodes': 1, 'detection_delay_s_median': 0.1}},
+        'per_kind': {'camera_black': {'detected': 1, 'episodes': 1}},
         'per_group_auroc': {'camera': 0.99},
         'auroc': 0.97,
         'false_alarm_episodes': 0,
         'normal_hours': 0.5,
+        'detection_delays_s': [0.1],
         'blame_accuracy': 1.0,
+        'blame_windows': 10,
+        'physical_blame_accuracy': None,
+        'physical_blame_windows': 0,
     }
     row = summary_row([normal, faults])
     assert row['false_alarms_per_hour'] == 1.0
     assert row['auroc_camera'] == 0.99 and row['auroc_kinematics'] is None
     assert row['detected'] == '1/1'
     assert '| 0.990 | - |' in markdown({'m': row})
+
+
+def test_summary_pools_delays_and_blame_over_episodes_not_kinds():
+    from mcf_ros.model.summary import summary_row
+
+    many = {
+        'per_kind': {'slow': {'detected': 3, 'episodes': 3}},
+        'per_group_auroc': {'kinematics': 0.9},
+        'auroc': 0.9,
+        'false_alarm_episodes': 0,
+        'normal_hours': 0.1,
+        'detection_delays_s': [1.0, 1.0, 1.0],
+        'blame_accuracy': 1.0,
+        'blame_windows': 90,
+        'physical_blame_accuracy': None,
+        'physical_blame_windows': 0,
+    }
+    one = dict(many, per_kind={'fast': {'detected': 1, 'episodes': 1}}, detection_delays_s=[0.1])
+    one.update(blame_accuracy=0.0, blame_windows=10)
+    row = summary_row([many, one])
+    # A median of the two kinds' medians would be 0.55 s, a mean of the two reports' blame 50 %.
+    assert row['detection_delay_s_median'] == 1.0
+    assert row['blame_accuracy'] == pytest.approx(0.9)

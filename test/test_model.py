@@ -1,6 +1,5 @@
 """The MCF autoencoder: shapes, masks, and the concept-fusion formula against a hand computation."""
 
-import pytest
 import torch
 
 from mcf_ros.model.mcf import ConceptFusion, MCFAutoencoder, ModelConfig
@@ -22,15 +21,14 @@ def test_outputs_have_the_shapes_of_the_inputs():
     assert torch.all((out['attention'] > 0) & (out['attention'] < 1))
 
 
-@pytest.mark.parametrize('pool', ['max', 'min'])
-def test_fusion_matches_the_formula_computed_by_hand(pool):
+def test_fusion_matches_the_formula_computed_by_hand():
     torch.manual_seed(1)
-    fusion = ConceptFusion(4, 2, pool)
+    fusion = ConceptFusion(4, 2)
     latents = torch.randn(5, 2, 4)
     mask = torch.ones(5, 2, dtype=torch.bool)
     fused, attention = fusion(latents, mask)
     a = torch.sigmoid(fusion.attention(latents.flatten(1)))
-    extreme = latents.max(1).values if pool == 'max' else latents.min(1).values
+    extreme = latents.max(1).values
     pre = (
         a * latents.mean(1) + (1 - a) * extreme + fusion.residual[0](latents[:, 0]) + fusion.residual[1](latents[:, 1])
     )
@@ -53,8 +51,3 @@ def test_with_every_modality_masked_the_output_is_still_finite():
     image, joints, mask = inputs()
     out = MCFAutoencoder(CONFIG)(image, joints, torch.zeros_like(mask))
     assert all(torch.isfinite(value).all() for value in out.values())
-
-
-def test_unknown_pool_is_refused():
-    with pytest.raises(ValueError, match='pool'):
-        ConceptFusion(4, 2, 'mean')

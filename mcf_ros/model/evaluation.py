@@ -78,8 +78,11 @@ def detection_metrics(scored: dict, labels: list[FaultLabel], length_s: float, c
         kind['delays'] += [] if delay is None else [delay]
         kind.setdefault('blame_hits', []).extend(hits)
     metrics['detection_delay_s_median'] = float(np.median(delays)) if delays else None
+    metrics['detection_delays_s'] = delays
     metrics['blame_accuracy'] = float(np.mean(blame_hits)) if blame_hits else None
+    metrics['blame_windows'] = len(blame_hits)
     metrics['physical_blame_accuracy'] = float(np.mean(physical_hits)) if physical_hits else None
+    metrics['physical_blame_windows'] = len(physical_hits)
     metrics['per_kind'] = {}
     for kind, info in per_kind.items():
         of_kind = np.array([any(label.kind == kind for label in t) for t in truth])

@@ -31,7 +31,6 @@ class ModelConfig:
     grid_points: int = 50
     joint_features: int = 18
     latent_dim: int = 64
-    pool: str = 'max'
     fusion: str = 'mcf'
 
     @property
@@ -117,13 +116,10 @@ class KinematicsDecoder(nn.Module):
 
 
 class ConceptFusion(nn.Module):
-    """Attention-weighted blend of the mean and the max (or min) of the latents, plus residuals, then LayerNorm."""
+    """Attention-weighted blend of the mean and the max of the latents, plus residuals, then LayerNorm."""
 
-    def __init__(self, latent_dim: int, modalities: int = 2, pool: str = 'max'):
+    def __init__(self, latent_dim: int, modalities: int = 2):
         super().__init__()
-        if pool not in ('max', 'min'):
-            raise ValueError(f"pool must be 'max' or 'min', got {pool!r}")
-        self.pool = pool
         self.attention = nn.Sequential(
             nn.Linear(modalities * latent_dim, latent_dim), nn.GELU(), nn.Linear(latent_dim, latent_dim)
         )
@@ -136,10 +132,7 @@ class ConceptFusion(nn.Module):
         masked = latents * present
         attention = torch.sigmoid(self.attention(masked.flatten(1)))
         mean = masked.sum(1) / present.sum(1).clamp(min=1.0)
-        if self.pool == 'max':
-            extreme = latents.masked_fill(~mask[..., None], float('-inf')).amax(1)
-        else:
-            extreme = latents.masked_fill(~mask[..., None], float('inf')).amin(1)
+        extreme = latents.masked_fill(~mask[..., None], float('-inf')).amax(1)
         extreme = torch.where(mask.any(1, keepdim=True), extreme, torch.zeros_like(extreme))
         residual = sum(project(masked[:, m]) for m, project in enumerate(self.residual))
         return self.norm(attention * mean + (1.0 - attention) * extreme + residual), attention
@@ -173,7 +166,7 @@ class MCFAutoencoder(nn.Module):
         self.camera_encoder = CameraEncoder(config)
         self.kinematics_encoder = KinematicsEncoder(config)
         if config.fusion == 'mcf':
-            self.fusion = ConceptFusion(config.latent_dim, len(MODALITIES), config.pool)
+            self.fusion = ConceptFusion(config.latent_dim, len(MODALITIES))
         else:
             self.fusion = EarlyFusion(config.latent_dim, len(MODALITIES), config.uses)
         self.camera_decoder = CameraDecoder(config)

@@ -1,7 +1,8 @@
 """One markdown table from several `mcf eval` reports: `python -m mcf_ros.model.summary REPORT [REPORT ...]`.
 
 AUROC per fault group and pooled come from the reports that hold faults; false alarms per hour
-pool the normal time of every report; delay and blame pool the fault episodes. Reports made with
+pool the normal time of every report; the delay is the median over every detected episode, and
+blame pools the flagged windows of every episode. Reports made with
 `--baselines` add a row per baseline.
 """
 
@@ -23,12 +24,13 @@ def summary_row(reports: list[dict]) -> dict:
     hours = sum(r['normal_hours'] for r in reports)
     row['false_alarms_per_hour'] = sum(r['false_alarm_episodes'] for r in reports) / hours if hours else None
     kinds = [k for r in faulty for k in r['per_kind'].values()]
-    delays = [k['detection_delay_s_median'] for k in kinds if k['detection_delay_s_median'] is not None]
+    delays = [delay for r in faulty for delay in r['detection_delays_s']]
     row['detection_delay_s_median'] = float(np.median(delays)) if delays else None
     row['detected'] = f'{sum(k["detected"] for k in kinds)}/{sum(k["episodes"] for k in kinds)}'
-    for key in ('blame_accuracy', 'physical_blame_accuracy'):
-        blame = [r[key] for r in faulty if r.get(key) is not None]
-        row[key] = float(np.mean(blame)) if blame else None
+    for key in ('blame', 'physical_blame'):
+        windows = sum(r[f'{key}_windows'] for r in faulty)
+        right = sum(r[f'{key}_accuracy'] * r[f'{key}_windows'] for r in faulty if r[f'{key}_windows'])
+        row[f'{key}_accuracy'] = right / windows if windows else None
     return row
 
 

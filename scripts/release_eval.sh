@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The release evaluation of the protocol (docs/evaluation.md): both cells, the evaluation faults of
+# `mcf inject`, >= 2 h of normal running per cell and the baselines, on seeds made for the release.
+#   scripts/release_eval.sh WORKDIR [STAGE ...]
+# Stages, in the default order: yumi_model faults score yumi_normal ur5e_normal sweep baselines table.
+# A finished step leaves STEP.done beside its output and is skipped next time, so two stages can run
+# at once in two shells (faults and yumi_model, say) and an interrupted run continues where it stopped.
+# About 4 CPU-hours on a 2-core machine; the UR5e's 2 h of normal running is most of it.
+set -euo pipefail
+work=$(realpath -m "${1:?usage: $0 WORKDIR [STAGE ...]}"); shift
+stages=${*:-yumi_model faults score yumi_normal ur5e_normal sweep baselines table}
+mkdir -p "$work"
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOG_DIR="$work/ros_log"
+repo=$(cd "$(dirname "$0")/.." && pwd)
+
+# The seeds of this release; a release after another choice of the detector takes new ones.
+YUMI_TRAIN=960 YUMI_NORMAL="961 962" YUMI_FAULTS="969 971" YUMI_SWEEP=973
+UR5E_NORMAL="963 964" UR5E_FAULTS="965 967"
+UR5E_PHYSICAL=collision,heavy_payload,dropped_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
+YUMI_PHYSICAL=collision,heavy_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
+
+step() {  # OUTPUT COMMAND...: run COMMAND unless OUTPUT.done says it finished
+    [ -e "$1.done" ] && return 0
+    echo "$(date +%T) ${*:2}" >&2
+    rm -rf "$1"
+    "${@:2}"
+    touch "$1.done"
+}
+sim() { step "$work/$1" mcf sim --out "$work/$1" "${@:2}"; }
+evaluate() {  # MODEL BAG REPORT [--baselines]
+    step "$work/$3" mcf eval --model "$work/$1" --bag "$work/$2" --report "$work/$3" "${@:4}"
+}
+fault_bags() {  # CELL PHYSICAL DURATION SEED...
+    local cell=$1 physical=$2 duration=$3 seed; shift 3
+    for seed in "$@"; do
+        sim "${cell}_physical_s$seed" --cell "$cell" --duration "$duration" --seed "$seed" --faults "$physical"
+        step "$work/${cell}_faults_s$seed" mcf inject "$work/${cell}_physical_s$seed" \
+            --out "$work/${cell}_faults_s$seed" --seed $((seed + 1))
+    done
+}
+
+for stage in $stages; do
+    case $stage in
+    yumi_model)
+        sim yumi_train_s$YUMI_TRAIN --cell yumi --duration 1200 --seed $YUMI_TRAIN
+        step "$work/yumi_cell.mcf" mcf train --bag "$work/yumi_train_s$YUMI_TRAIN" --out "$work/yumi_cell.mcf" ;;
+    faults)
+        fault_bags ur5e $UR5E_PHYSICAL 340 $UR5E_FAULTS
+        fault_bags yumi $YUMI_PHYSICAL 300 $YUMI_FAULTS ;;
+    score)
+        # The UR5e cell's model is the shipped one, trained on seed 100 (models/README.md).
+        step "$work/ur5e_cell.mcf" cp "$repo/models/ur5e_cell.mcf" "$work/ur5e_cell.mcf"
+        for seed in $UR5E_FAULTS; do evaluate ur5e_cell.mcf ur5e_faults_s$seed report_ur5e_faults_s$seed; done
+        for seed in $YUMI_FAULTS; do evaluate yumi_cell.mcf yumi_faults_s$seed report_yumi_faults_s$seed; done ;;
+    yumi_normal)
+        for seed in $YUMI_NORMAL; do
+            sim yumi_normal_s$seed --cell yumi --duration 3600 --seed $seed
+            evaluate yumi_cell.mcf yumi_normal_s$seed report_yumi_normal_s$seed
+        done ;;
+    ur5e_normal)
+        for seed in $UR5E_NORMAL; do
+            sim ur5e_normal_s$seed --duration 3600 --seed $seed
+            evaluate ur5e_cell.mcf ur5e_normal_s$seed report_ur5e_normal_s$seed
+        done ;;
+    sweep)
+        sim yumi_sweep_s$YUMI_SWEEP --cell yumi --duration 320 --seed $YUMI_SWEEP
+        step "$work/sweep_yumi" python -m mcf_ros.eval_faults.sweep --model "$work/yumi_cell.mcf" \
+            --bag "$work/yumi_sweep_s$YUMI_SWEEP" --out "$work/sweep_yumi" --episodes 5 --seed $((YUMI_SWEEP + 1)) ;;
+    baselines)
+        # The baselines retrain on each model's training bags, at the paths its artifact records:
+        # the shipped model's is /work/data/train_normal_1200 (seed 100, 1200 s).
+        step /work/data/train_normal_1200 mcf sim --out /work/data/train_normal_1200 --duration 1200 --seed 100
+        for cell in ur5e yumi; do
+            for seed in $([ $cell = ur5e ] && echo $UR5E_FAULTS || echo $YUMI_FAULTS); do
+                evaluate ${cell}_cell.mcf ${cell}_faults_s$seed baselines_${cell}_faults_s$seed --baselines
+            done
+        done ;;
+    table)
+        for cell in ur5e yumi; do
+            echo "## $cell"
+            python -m mcf_ros.model.summary "$work"/baselines_${cell}_faults_s* "$work"/report_${cell}_normal_s*
+        done ;;
+    *) echo "unknown stage $stage" >&2; exit 2 ;;
+    esac
+done
