@@ -105,3 +105,18 @@ def test_every_relative_link_in_the_docs_resolves():
         for target in re.findall(r'\]\(([^)#\s]+)(?:#[^)]*)?\)', doc.read_text()):
             if not target.startswith('http'):
                 assert (doc.parent / target).exists(), f'{doc.name} links to {target}, which is not there'
+
+
+def test_the_node_reference_names_every_diagnostics_key(node):
+    from mcf_ros.ros.diagnostics import fill_status
+    from mcf_ros.ros.seams import DiagnosticStatusWrapper
+
+    node.counts.update(rejected_image_step=1, rejected_joint_effort_not_finite=2)
+    node.ignored_joints.add('gripper_joint')
+    stat = fill_status(DiagnosticStatusWrapper(), node)
+    rows = table(NODE_DOC, '`/diagnostics` keys')
+    documented = {key for row in rows for key in re.findall(r'`([a-z0-9_<>]+)`', row[0])}
+    reasons = set(re.findall(r'`([a-z_]+)`', next(row[1] for row in rows if row[0] == '`rejected_<reason>`')))
+    for item in stat.values:
+        reason = item.key.removeprefix('rejected_')
+        assert item.key in documented or (item.key != reason and reason in reasons), item.key
