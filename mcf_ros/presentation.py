@@ -17,7 +17,7 @@ from mcf_ros.model.scoring import BLAME
 
 SCORE_FIELDS = (
     'concept_score',  # mean of a: high = shared (joint) information, low = marginal
-    'anomaly_score',  # the strongest evidence channel, in units of its normal tail
+    'anomaly_score',  # the evidence sources joined as log-sum-exp of their normal-tail z values
     'threshold',
     'is_anomaly',  # 1.0 when the flag is raised
     'camera_error',  # raw reconstruction residual, NaN when the camera is missing

@@ -120,3 +120,11 @@ def test_the_node_reference_names_every_diagnostics_key(node):
     for item in stat.values:
         reason = item.key.removeprefix('rejected_')
         assert item.key in documented or (item.key != reason and reason in reasons), item.key
+
+
+def test_the_node_reference_names_every_scores_field_in_order():
+    from mcf_ros.presentation import SCORE_FIELDS
+
+    text = NODE_DOC.read_text()
+    fields = text[text.index('Fields: ') : text.index('`concept_0`')]
+    assert re.findall(r'`([a-z_]+)`', fields) == list(SCORE_FIELDS)
