@@ -8,6 +8,8 @@ PACKAGE = 'mcf_ros'
 
 # `mcf eval --baselines` adds a PyOD detector; pyod brings scikit-learn, scipy and numba.
 BASELINES = ['pyod==3.6.7']
+# `mcf export --onnx` and the onnxruntime CPU backend.
+ONNX = ['onnx==1.23.2', 'onnxscript==0.7.2', 'onnxruntime==1.32.0']
 # PyPI wheels of ROS 2 Kilted, for machines without a ROS distro. rmw_fastrtps_cpp must be
 # named explicitly: without it rclpy finds no middleware and fails to import.
 ROS_WHEELS = [
@@ -36,7 +38,7 @@ setup(
         (f'share/{PACKAGE}', ['package.xml']),
         (f'share/{PACKAGE}/launch', glob('launch/*.launch.py')),
         (f'share/{PACKAGE}/config', glob('config/*.xml') + glob('config/*.yaml') + glob('config/*.rviz')),
-        (f'share/{PACKAGE}/models', glob('models/*.mcf')),
+        (f'share/{PACKAGE}/models', glob('models/*.mcf') + glob('models/*.onnx')),
     ],
     install_requires=[
         'numpy>=1.26',
@@ -52,6 +54,7 @@ setup(
     extras_require={
         'wheels': ROS_WHEELS,
         'baselines': BASELINES,
+        'onnx': ONNX,
         'test': [
             'pytest>=8',
             'pytest-timeout>=2.3',
@@ -59,6 +62,7 @@ setup(
             'hypothesis>=6.100',
             'pyyaml>=6',
             *BASELINES,
+            *ONNX,
             *REAL_ROS_TOOLS,
         ],
     },

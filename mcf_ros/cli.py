@@ -353,7 +353,10 @@ def run_eval(args: argparse.Namespace) -> int:
     def show(value, fmt='{:.3f}'):
         return '-' if value is None else fmt.format(value)
 
-    print(f'{metrics["n_windows"]} windows in {seconds:.1f} s ({metrics["eval_speed_vs_real_time"]:.0f}x real time)')
+    print(
+        f'{metrics["n_windows"]} windows in {seconds:.1f} s ({metrics["eval_speed_vs_real_time"]:.0f}x real time; '
+        f'{metrics["inference_backend"]})'
+    )
     for note in metrics['input']['notes']:  # messages read but not used, by reason
         print(f'  {note}')
     print(f'AUROC {show(metrics["auroc"])}  AUPR {show(metrics["aupr"])}  F1 {show(metrics["f1"])}  '
@@ -369,6 +372,23 @@ def run_eval(args: argparse.Namespace) -> int:
         rows = {'MCF': summary_row([metrics])}
         rows.update({name: summary_row([m]) for name, m in metrics['baselines'].items()})
         print(markdown(rows))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write the model's evidence computation as ONNX, beside the model unless --out says otherwise."""
+    from mcf_ros.model.artifact import load_artifact
+    from mcf_ros.model.onnx_backend import export_onnx, onnx_beside
+
+    load_artifact(args.onnx)  # a missing or corrupt model is one line, before the exporter starts
+    out = output_path(args.out or onnx_beside(args.onnx), '--out', directory=False)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise UserError(f"exporting needs {err.name}: pip install 'mcf_ros[onnx]'") from None
+    print(export_onnx(args.onnx, out))
     return 0
 
 
@@ -527,6 +547,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument('--train', action='store_true', help='train a model on simulated normal running first')
     demo.add_argument('--faults', help='comma-separated faults to inject (default: a representative set)')
     demo.set_defaults(run=run_demo)
+
+    export = commands.add_parser('export', help='write a model as ONNX (for onnxruntime, TensorRT or a Jetson)')
+    export.add_argument('--onnx', required=True, metavar='MODEL', help='model artifact to export')
+    export.add_argument('--out', help='ONNX file to write (default: beside the model, MODEL.onnx)')
+    export.set_defaults(run=run_export)
 
     bench = commands.add_parser('bench', help='latency and throughput benchmarks against measured floors')
     bench.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto')

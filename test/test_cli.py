@@ -148,6 +148,10 @@ BAD_INPUT = [
     ('record', ['{tmp}/out'], 'the following arguments are required: --topics'),
     ('demo', ['--out', '{tmp}/d', '--faults', 'no_such_fault'], 'unknown fault'),
     ('demo', ['--out', '{file}'], '--out: '),
+    ('export', [], 'the following arguments are required: --onnx'),
+    ('export', ['--onnx', '{tmp}/no.mcf'], 'model not found'),
+    ('export', ['--onnx', '{file}'], 'not an mcf model artifact'),
+    ('export', ['--onnx', '{model}', '--out', '{file}/m.onnx'], 'is a file'),
     ('bench', ['--duration', '0'], '--duration must be positive'),
     ('bench', ['--model', '{tmp}/cell.mcf'], 'model not found'),
     ('bench', ['--json', '{file}/bench.json'], 'is a file'),
@@ -188,6 +192,14 @@ def test_bad_arguments_and_files_are_one_line_errors(command, args, expected, sm
 def test_asking_for_cuda_without_a_gpu_is_a_one_line_error(args, small_bag, tmp_path):
     result = run_mcf(*(arg.format(bag=small_bag, tmp=tmp_path) for arg in args), '--device', 'cuda')
     assert_one_line_error(result, 'torch sees no CUDA device')
+
+
+def test_export_without_the_onnx_packages_is_a_one_line_error(tmp_path):
+    hide_onnx = 'import sys; sys.modules["onnxscript"] = None; from mcf_ros.cli import main; sys.exit(main())'
+    args = ['export', '--onnx', 'models/ur5e_cell.mcf', '--out', str(tmp_path / 'm.onnx')]
+    result = subprocess.run([sys.executable, '-c', hide_onnx, *args], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result, "exporting needs onnxscript: pip install 'mcf_ros[onnx]'")
+    assert not (tmp_path / 'm.onnx').exists()
 
 
 def test_baselines_without_pyod_is_a_one_line_error_before_any_training(small_bag, tmp_path):

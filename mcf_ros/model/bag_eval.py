@@ -19,6 +19,7 @@ from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector
+from mcf_ros.model.onnx_backend import onnx_beside
 from mcf_ros.model.training import TrainConfig
 from mcf_ros.model.workflow import inspect_for, train_from_bags, training_data
 
@@ -42,7 +43,7 @@ def training_code_version() -> str:
 def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict, list[Window], Detector]:
     """Score every window of a bag with a model; return (scored arrays, metrics, windows, detector)."""
     detector = Detector(load_artifact(model), device)
-    detector.compile()
+    detector.compile(onnx_beside(model))
     topics = detector.artifact.header['modalities']
     joint_topic = topics['kinematics']['topic']
     inspection = inspect_for(bag, topics['camera']['topic'], joint_topic)
@@ -59,6 +60,7 @@ def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict
     scored = detector.score(windows)
     metrics = detection_metrics(scored, read_labels(bag), spec.length_s, spec.camera_hz)
     metrics['model_id'] = detector.artifact.model_id
+    metrics['inference_backend'] = detector.backend
     metrics['input'] = {
         'camera_topic': camera_topic,
         'camera_hz': spec.camera_hz,

@@ -1,6 +1,7 @@
 """A loaded artifact, ready to score windows on the CPU or a GPU."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -238,21 +239,38 @@ class Detector:
         self._evidence = EvidenceModel(self.model, torch.tensor(self.model.config.uses, device=self.device)).eval()
         self._forward = self._evidence
         self._one_window = None
+        self.backend = 'torch'
         return self
 
-    @torch.inference_mode()
-    def compile(self) -> None:
-        """Score through a traced, frozen TorchScript graph of the model, and on a GPU one window through a CUDA graph.
+    @property
+    def evidence_model(self) -> EvidenceModel:
+        """Return the model and its evidence as one module (what is traced, captured or exported to ONNX)."""
+        return self._evidence
 
-        The TorchScript graph runs in C++ with fewer Python calls per window (faster on small batches,
-        and less exposed to other Python threads). The model has no data-dependent branches, so the
-        trace holds for any batch size and modality mask. On the CPU the weights are stored
-        channels-last, as the images already are. On a GPU, the model and its evidence for a single
-        window (as the monitor scores) are captured once as a CUDA graph and replayed in one launch.
+    @torch.inference_mode()
+    def compile(self, onnx: Path | None = None, threads: int | None = None) -> None:
+        """Score through a compiled form of the model: onnxruntime or TorchScript on the CPU, a CUDA graph on a GPU.
+
+        On the CPU, an ONNX file of this model (`mcf export --onnx`, at `onnx`) runs in onnxruntime
+        when it is installed; otherwise, and on a GPU, the model is traced into a frozen TorchScript
+        graph, which runs in C++ with fewer Python calls per window. The model has no data-dependent
+        branches, so the trace holds for any batch size and modality mask. On the CPU the traced
+        weights are stored channels-last, as the images already are. On a GPU, the model and its
+        evidence for a single window (as the monitor scores) are captured once as a CUDA graph and
+        replayed in one launch. `backend` says which runs, and why. onnxruntime takes `threads`
+        (default: torch's).
         """
         size, spec = self.spec.image_size, self.spec
-        if self.device.type == 'cpu':  # the decoder's transposed convolutions run 15 % faster so on the CPU
-            self.model.to(memory_format=torch.channels_last)
+        if self.device.type == 'cpu':
+            from mcf_ros.model.onnx_backend import cpu_backend
+
+            onnx_evidence, self.backend = cpu_backend(onnx, self.artifact.model_id, threads or torch.get_num_threads())
+            if onnx_evidence is not None:
+                self._forward = onnx_evidence
+                return
+            self.model.to(memory_format=torch.channels_last)  # the decoder's transposed convolutions: 15 % faster
+        else:
+            self.backend = 'torch (CUDA graph for single windows)'
         example = (
             torch.zeros(1, 3, size, size, device=self.device),
             torch.zeros(1, spec.grid_points, spec.joint_features, device=self.device),

@@ -55,10 +55,11 @@ def model_latency(model_path: str, device: str, repeats: int = 500) -> dict:
     from mcf_ros.data.windows import Window
     from mcf_ros.model.artifact import load_artifact
     from mcf_ros.model.inference import Detector
+    from mcf_ros.model.onnx_backend import onnx_beside
 
     torch.set_num_threads(1)
     detector = Detector(load_artifact(model_path), device)
-    detector.compile()
+    detector.compile(onnx_beside(model_path))
     spec = detector.spec
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (spec.image_size, spec.image_size, 3), dtype=np.uint8)
@@ -74,6 +75,7 @@ def model_latency(model_path: str, device: str, repeats: int = 500) -> dict:
         times.append(1e3 * (time.perf_counter() - started))
     return {
         'device': str(detector.device),
+        'backend': detector.backend,
         'p50_ms': float(np.median(times)),
         'p99_ms': float(np.percentile(times, 99)),
     }
@@ -376,7 +378,7 @@ def table(results: dict) -> str:
         '| stage | windows | p50 ms | p99 ms | CPU % | RSS MB |',
         '|---|---|---|---|---|---|',
         row('DDS floor (echo node)', floor, floor['p50_ms'], floor['p99_ms']),
-        row(f'model alone ({model["device"]}, batch 1)', None, model['p50_ms'], model['p99_ms']),
+        row(f'model alone ({model["device"]}, {model["backend"]}, batch 1)', None, model['p50_ms'], model['p99_ms']),
         row(f'monitor ({monitor["device"]}), frame -> ~/scores', monitor, monitor['p50_ms'], monitor['p99_ms']),
         f'| monitor / floor | | {results["ratio_p50_to_floor"]:.1f}x | {results["ratio_p99_to_floor"]:.1f}x | | |',
     ]

@@ -52,6 +52,7 @@ def fill_status(stat, monitor):
         values['latency_p99_ms'] = f'{np.percentile(latency, 99):.2f}'
     detector = monitor.detector
     values['device'] = str(detector.device) if detector else 'none'
+    values['inference_backend'] = detector.backend if detector else 'none'
     values['model_id'] = detector.artifact.model_id if detector else 'none'
     values['image_transport'] = monitor.param('image_transport')
     values['backends'] = ', '.join(f'{k}={v}' for k, v in BACKENDS.items())

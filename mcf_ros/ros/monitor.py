@@ -51,6 +51,7 @@ from mcf_ros.data.windows import RejectedInputError, Window, WindowBuilder
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import load_artifact
 from mcf_ros.model.inference import Detector
+from mcf_ros.model.onnx_backend import onnx_beside
 from mcf_ros.model.scoring import StreamScorer
 from mcf_ros.paths import share_dir
 from mcf_ros.presentation import score_values
@@ -132,6 +133,7 @@ class MonitorNode(LifecycleNode):
             check_choices(self)
             path = self.param('model_path') or str(share_dir() / 'models' / 'ur5e_cell.mcf')
             self.detector = Detector(load_artifact(path), 'cpu')
+            self.model_path = path
             self.detector.stream()  # refuses an artifact without calibration
         except UserError as err:
             return self._fail(f'cannot configure: {err}')
@@ -170,7 +172,7 @@ class MonitorNode(LifecycleNode):
         joint_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self.param('joint_queue_depth'))
         try:
             self._check_live_joint_names(joint_qos)
-            self.detector.to(self.param('device')).compile()
+            self.detector.to(self.param('device')).compile(onnx_beside(self.model_path), self.param('cpu_threads'))
         except UserError as err:
             return self._fail(f'cannot activate: {err}')
         self.error = None
