@@ -51,6 +51,7 @@ def test_wheel_installs_data_files_and_the_executables_where_ros_looks(tmp_path)
         f'{share}/mcf_ros/config/monitor.yaml',
         f'{share}/mcf_ros/config/monitor.rviz',
         f'{share}/mcf_ros/models/ur5e_cell.mcf',
+        f'{share}/mcf_ros/models/ur5e_cell.onnx',
     ):
         assert expected in names, f'the wheel does not install {expected}'
     for name in ('mcf', 'monitor'):  # where launch_ros and `ros2 run` look
