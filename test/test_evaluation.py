@@ -44,11 +44,9 @@ def test_detection_metrics_on_a_hand_made_sequence():
     assert metrics['precision'] == pytest.approx(9 / 12)
 
 
-def test_summary_pools_false_alarms_over_all_normal_time():
-    from mcf_ros.model.summary import markdown, summary_row
-
-    normal = {'per_kind': {}, 'false_alarm_episodes': 1, 'normal_hours': 0.5, 'auroc': None, 'blame_accuracy': None}
-    faults = {
+def fault_report(**values) -> dict:
+    """Return the metrics.json keys summary_row reads, of a report with one detected camera fault."""
+    return {
         'per_kind': {'camera_black': {'detected': 1, 'episodes': 1}},
         'per_group_auroc': {'camera': 0.99},
         'auroc': 0.97,
@@ -59,8 +57,15 @@ def test_summary_pools_false_alarms_over_all_normal_time():
         'blame_windows': 10,
         'physical_blame_accuracy': None,
         'physical_blame_windows': 0,
+        **values,
     }
-    row = summary_row([normal, faults])
+
+
+def test_summary_pools_false_alarms_over_all_normal_time():
+    from mcf_ros.model.summary import markdown, summary_row
+
+    normal = {'per_kind': {}, 'false_alarm_episodes': 1, 'normal_hours': 0.5, 'auroc': None, 'blame_accuracy': None}
+    row = summary_row([normal, fault_report()])
     assert row['false_alarms_per_hour'] == 1.0
     assert row['auroc_camera'] == 0.99 and row['auroc_kinematics'] is None
     assert row['detected'] == '1/1'
@@ -70,20 +75,10 @@ def test_summary_pools_false_alarms_over_all_normal_time():
 def test_summary_pools_delays_and_blame_over_episodes_not_kinds():
     from mcf_ros.model.summary import summary_row
 
-    many = {
-        'per_kind': {'slow': {'detected': 3, 'episodes': 3}},
-        'per_group_auroc': {'kinematics': 0.9},
-        'auroc': 0.9,
-        'false_alarm_episodes': 0,
-        'normal_hours': 0.1,
-        'detection_delays_s': [1.0, 1.0, 1.0],
-        'blame_accuracy': 1.0,
-        'blame_windows': 90,
-        'physical_blame_accuracy': None,
-        'physical_blame_windows': 0,
-    }
-    one = dict(many, per_kind={'fast': {'detected': 1, 'episodes': 1}}, detection_delays_s=[0.1])
-    one.update(blame_accuracy=0.0, blame_windows=10)
+    many = fault_report(
+        per_kind={'slow': {'detected': 3, 'episodes': 3}}, detection_delays_s=[1.0] * 3, blame_windows=90
+    )
+    one = fault_report(detection_delays_s=[0.1], blame_accuracy=0.0, blame_windows=10)
     row = summary_row([many, one])
     # A median of the two kinds' medians would be 0.55 s, a mean of the two reports' blame 50 %.
     assert row['detection_delay_s_median'] == 1.0
