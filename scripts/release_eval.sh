@@ -69,11 +69,12 @@ for stage in $stages; do
     baselines)
         # The baselines retrain on each model's training bags, at the paths its artifact records:
         # the shipped model's is /work/data/train_normal_1200 (seed 100, 1200 s).
+        for seed in $YUMI_FAULTS; do
+            evaluate yumi_cell.mcf yumi_faults_s$seed baselines_yumi_faults_s$seed --baselines
+        done
         step /work/data/train_normal_1200 mcf sim --out /work/data/train_normal_1200 --duration 1200 --seed 100
-        for cell in ur5e yumi; do
-            for seed in $([ $cell = ur5e ] && echo $UR5E_FAULTS || echo $YUMI_FAULTS); do
-                evaluate ${cell}_cell.mcf ${cell}_faults_s$seed baselines_${cell}_faults_s$seed --baselines
-            done
+        for seed in $UR5E_FAULTS; do
+            evaluate ur5e_cell.mcf ur5e_faults_s$seed baselines_ur5e_faults_s$seed --baselines
         done ;;
     table)
         for cell in ur5e yumi; do
