@@ -380,7 +380,7 @@ def run_export(args: argparse.Namespace) -> int:
     from mcf_ros.model.artifact import load_artifact
     from mcf_ros.model.onnx_backend import export_onnx, onnx_beside
 
-    load_artifact(args.onnx)  # a missing or corrupt model is one line, before the exporter starts
+    artifact = load_artifact(args.onnx)  # a missing or corrupt model is one line, before the exporter starts
     out = output_path(args.out or onnx_beside(args.onnx), '--out', directory=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -388,7 +388,7 @@ def run_export(args: argparse.Namespace) -> int:
         import onnxscript  # noqa: F401
     except ImportError as err:
         raise UserError(f"exporting needs {err.name}: pip install 'mcf_ros[onnx]'") from None
-    print(export_onnx(args.onnx, out))
+    print(export_onnx(artifact, out))
     return 0
 
 

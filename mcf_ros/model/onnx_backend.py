@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mcf_ros.errors import UserError
-from mcf_ros.model.artifact import Artifact, load_artifact
+from mcf_ros.model.artifact import Artifact
 
 INPUTS = ('image', 'joints', 'mask')
 OUTPUT = 'evidence'
@@ -27,13 +27,12 @@ def onnx_beside(model: str | Path) -> Path:
     return Path(model).with_suffix('.onnx')
 
 
-def export_onnx(model: str | Path, out: str | Path) -> Path:
+def export_onnx(artifact: Artifact, out: str | Path) -> Path:
     """Export a model artifact's evidence computation to ONNX at `out`; return the path."""
     import onnx
 
     from mcf_ros.model.inference import Detector
 
-    artifact = load_artifact(model)
     detector = Detector(artifact, 'cpu')
     spec = detector.spec
     example = (
@@ -60,7 +59,8 @@ def export_onnx(model: str | Path, out: str | Path) -> Path:
 
 def evidence_columns(artifact: Artifact) -> str:
     """Describe the packed output columns of this model, in order."""
-    config, features = artifact.header['model'], artifact.header['model']['joint_features']
+    config = artifact.header['model']
+    features = config['joint_features']
     return (
         f'attention[{config["latent_dim"]}], camera_error, latent_disagreement, joint_residuals[{features}], '
         f'camera_alone, joint_alone_residuals[{features}], camera_cells[rest]'
