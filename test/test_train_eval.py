@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from mcf_process import run_mcf
 from synthetic_bags import write_camera_joint_bag
@@ -280,3 +281,17 @@ def test_the_drift_sweep_scores_each_rate_and_draws_delay_against_rate(cell, tmp
     assert (tmp_path / 'sweep.png').stat().st_size > 5000
     assert 'smallest rate with every episode flagged within 5 s:' in result.stdout
     assert not list(tmp_path.glob('drift_*')), 'the injected bags are removed'
+
+
+def test_a_freshly_trained_model_scores_a_fault_bag_the_same_in_onnxruntime(cell, tmp_path):
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxscript')
+    from test_onnx import RELATIVE, exported
+
+    model = exported(cell / 'model.mcf', tmp_path)
+    expected, _, _, torch_detector = bag_eval.evaluate_bag(str(cell / 'model.mcf'), str(cell / 'faults'), 'cpu')
+    got, _, _, onnx_detector = bag_eval.evaluate_bag(str(model), str(cell / 'faults'), 'cpu')
+    assert torch_detector.backend.startswith('torch') and onnx_detector.backend.startswith('onnxruntime')
+    np.testing.assert_array_equal(got['is_anomaly'], expected['is_anomaly'])
+    np.testing.assert_array_equal(got['blame'], expected['blame'])
+    np.testing.assert_allclose(got['anomaly_score'], expected['anomaly_score'], rtol=RELATIVE)
