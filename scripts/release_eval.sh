@@ -14,8 +14,8 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOG_DIR="$work/ros_log"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
 # The seeds of this release; a release after another choice of the detector takes new ones.
-YUMI_TRAIN=960 YUMI_NORMAL="961 962" YUMI_FAULTS="969 971" YUMI_SWEEP=973
-UR5E_NORMAL="963 964" UR5E_FAULTS="965 967"
+YUMI_TRAIN=980 YUMI_NORMAL="981 982" YUMI_FAULTS="989 991" YUMI_SWEEP=993
+UR5E_NORMAL="983 984" UR5E_FAULTS="985 987"
 UR5E_PHYSICAL=collision,heavy_payload,dropped_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
 YUMI_PHYSICAL=collision,heavy_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
 

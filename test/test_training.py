@@ -8,6 +8,7 @@ from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.model.inference import window_tensors
 from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
 from mcf_ros.model.training import (
+    STD_FLOOR_SHARE,
     TrainConfig,
     _corrupted_tensors,
     _loss,
@@ -34,7 +35,7 @@ def windows(count, seed):
 def train(config, checkpoint=None, resume=False, progress=None, device='cpu'):
     data, held = windows(96, 0), windows(32, 1)
     return train_model(
-        data, held, SPEC, fit_normalisation(data), MODEL, config, torch.device(device), progress, checkpoint, resume
+        data, held, SPEC, fit_normalisation(data, SPEC), MODEL, config, torch.device(device), progress, checkpoint, resume
     )
 
 
@@ -92,7 +93,7 @@ def test_failure_injection_corrupts_or_drops_about_the_configured_share_of_input
 
 def test_pose_jitter_moves_each_joint_position_by_a_constant_and_the_target_moves_with_it():
     data = windows(4, 3)
-    normalisation = fit_normalisation(data)
+    normalisation = fit_normalisation(data, SPEC)
     shift = np.random.default_rng(0).normal(0.0, 0.02, (len(data), len(SPEC.joint_names)))
     shifted = [_shift_positions(window, row) for window, row in zip(data, shift, strict=True)]
     moved = np.stack([s.joints for s in shifted]) - np.stack([w.joints for w in data])
@@ -118,7 +119,7 @@ def structured_windows(count, seed):
 
 def test_the_concept_loss_teaches_the_score_1_on_clean_windows_and_0_on_corrupted_ones():
     data = structured_windows(64, 0)
-    normalisation = fit_normalisation(data)
+    normalisation = fit_normalisation(data, SPEC)
     rng = np.random.default_rng(0)
     indices = np.arange(48)
     corrupted = [corrupt_window(data[i], data, SPEC, TrainConfig(), rng) for i in indices]
@@ -137,3 +138,19 @@ def test_the_concept_loss_teaches_the_score_1_on_clean_windows_and_0_on_corrupte
     assert concept[clean == 1].min() > 0.8 and concept[clean == 0].max() < 0.2
     baseline = MCFAutoencoder(ModelConfig(**{**MODEL.to_dict(), 'fusion': 'concat'}))
     assert _loss(baseline, inputs, targets, clean, 1.0).item() == _loss(baseline, inputs, targets).item()
+
+
+def test_a_parked_joint_is_scaled_by_a_share_of_its_channels_widest_joint_not_by_its_noise():
+    rng = np.random.default_rng(0)
+    data = windows(64, 0)
+    parked = SPEC.joint_names.index('f')
+    for window in data:  # joint f holds still but for encoder noise, in position and velocity alike
+        for channel in range(len(SPEC.features) // len(SPEC.joint_names)):
+            window.joints[:, channel * len(SPEC.joint_names) + parked] = rng.normal(0.0, 2e-4, SPEC.grid_points)
+    std = np.concatenate([w.joints for w in data]).std(0)
+    normalisation = fit_normalisation(data, SPEC)
+    for c, j in SPEC.features:
+        feature = SPEC.features.index((c, j))
+        widest = max(std[SPEC.features.index((c, k))] for k in range(len(SPEC.joint_names)))
+        expected = STD_FLOOR_SHARE * widest if j == parked else std[feature]
+        assert normalisation.std[feature] == pytest.approx(expected, rel=1e-5)

@@ -32,6 +32,7 @@ from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
 # (another window's image), lost frames and joint gaps by dropping the modality.
 TRAIN_CAMERA_FAULTS = ['camera_black', 'camera_noise', 'camera_blur', 'camera_occlusion', 'camera_color', 'camera_dust']
 TRAIN_JOINT_FAULTS = ['joint_frozen', 'joint_offset', 'joint_drift', 'joint_noise', 'joint_spikes']
+STD_FLOOR_SHARE = 0.05  # of the channel's widest joint (fit_normalisation)
 
 
 @dataclass
@@ -58,10 +59,19 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def fit_normalisation(windows: list[Window]) -> Normalisation:
-    """Return per-feature mean and standard deviation of the joint grids."""
+def fit_normalisation(windows: list[Window], spec: WindowSpec) -> Normalisation:
+    """Return per-feature mean and standard deviation of the joint grids.
+
+    A feature's scale is at least STD_FLOOR_SHARE of the largest of its channel's (positions with
+    positions, velocities with velocities): a parked joint varies only by its encoder noise, and
+    scaled by that noise alone, any corruption of it in training or any small real move of it
+    would be hundreds of standard deviations.
+    """
     stacked = np.concatenate([w.joints for w in windows if w.joints is not None])
-    return Normalisation(stacked.mean(0).astype(np.float32), np.maximum(stacked.std(0), 1e-3).astype(np.float32))
+    std = stacked.std(0)
+    channel = np.array([c for c, _ in spec.features])
+    floor = np.array([STD_FLOOR_SHARE * std[channel == c].max() for c in channel])
+    return Normalisation(stacked.mean(0).astype(np.float32), np.maximum(std, np.maximum(floor, 1e-3)).astype(np.float32))
 
 
 def corrupt_window(

@@ -170,7 +170,7 @@ def train_from_bags(
     for line in summary_lines(data, joint_topic):
         log(line)
     spec, train, holdout = data.spec, data.train, data.holdout
-    normalisation = fit_normalisation(train)
+    normalisation = fit_normalisation(train, spec)
     model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
     result = train_model(
         train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume

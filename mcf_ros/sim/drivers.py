@@ -25,11 +25,13 @@ from mcf_ros.data.messages import (
     joint_state_fields,
     parse,
 )
+from mcf_ros.sim.cell import JOINT_NOISE
 
 HABITS = {
     'nan_effort': 'effort is NaN in every joint state (joint_state_broadcaster on an arm without torque sensing)',
     'position_only': 'velocity and effort are empty (a position-only driver)',
     'gripper': 'a gripper driver publishes its two finger joints on the same topic at 20 Hz, position only',
+    'parked_axis': 'a seventh axis that stays parked shares every message; only its encoder noise moves it',
     'split_joints': "the arm's joints arrive in two messages per sample, three joints each",
     'reordered': 'the joint names come in a different order in every message',
     'jpeg': 'the camera is recorded as CompressedImage (JPEG, quality 90) on <topic>/compressed',
@@ -42,6 +44,7 @@ GRIPPER_JOINTS = ('gripper_left_finger_joint', 'gripper_right_finger_joint')
 GRIPPER_HZ = 20.0
 GRIPPER_OPEN_M = 0.04  # the gripper is not in the rendered scene, so its fingers hold still
 JPEG_QUALITY = 90
+PARKED_AXIS_JOINT = 'parked_axis_joint'
 
 Message = tuple[str, str, int, bytes]  # topic, type, log stamp (ns), CDR bytes
 
@@ -66,6 +69,7 @@ class DriverHabits:
         self.habits = set(habits)
         self._rng = np.random.default_rng(seed)
         self._next_gripper_ns: int | None = None
+        self._parked_noise = np.random.default_rng([seed, 1])
 
     def camera_topic(self, topic: str) -> tuple[str, str]:
         """Return the (topic, type) the camera is written on."""
@@ -93,6 +97,12 @@ class DriverHabits:
                 gripper = joint_state_cdr(self._next_gripper_ns, list(GRIPPER_JOINTS), fingers, empty, empty)
                 yield topic, JOINT_STATE, log_ns, gripper
                 self._next_gripper_ns += round(1e9 / GRIPPER_HZ)
+        if 'parked_axis' in self.habits:
+            names = [*names, PARKED_AXIS_JOINT]
+            noise = self._parked_noise.standard_normal(3) * JOINT_NOISE
+            position, velocity, effort = (
+                np.append(c, n) for c, n in zip((position, velocity, effort), noise, strict=True)
+            )
         if 'nan_effort' in self.habits:
             effort = np.full(len(names), np.nan)
         if 'position_only' in self.habits:
