@@ -17,9 +17,24 @@ pytest.importorskip('onnxruntime')
 pytest.importorskip('onnxscript')
 
 SHIPPED = Path(__file__).resolve().parent.parent / 'models' / 'ur5e_cell.mcf'
-# onnxruntime's float32 kernels are not torch's: measured on the UR5e development bags, values agree
-# to 7e-5 of themselves, and flags and blame are the same window by window.
-RELATIVE = 2e-4
+# onnxruntime's float32 kernels are not torch's. Each evidence column agrees to 1e-5 of its largest
+# value over the windows (measured on the UR5e development bags: at worst 9e-6, the attention vector);
+# the anomaly score, which the calibration's tail scales amplify, to 2.1e-5 of itself, and flags and
+# blame window by window.
+EVIDENCE_TOLERANCE = 1e-5
+SCORE_RELATIVE = 2e-4
+
+
+def assert_same_evidence(got: dict, expected: dict) -> None:
+    """Assert that every evidence column agrees to EVIDENCE_TOLERANCE of the column's largest magnitude."""
+    for key, value in expected.items():
+        if not np.issubdtype(np.asarray(value).dtype, np.floating) or not np.isfinite(value).any():
+            continue
+        got_value = np.asarray(got[key])
+        np.testing.assert_array_equal(np.isnan(got_value), np.isnan(value), err_msg=f'{key}: missing values differ')
+        scale = np.nan_to_num(np.nanmax(np.abs(value), axis=0, keepdims=True))
+        worst = np.nanmax(np.abs(got_value - value) / np.where(scale > 0, scale, 1.0))
+        assert worst <= EVIDENCE_TOLERANCE, f"{key}: off by {worst:.2e} of the column's largest value"
 
 
 def exported(model: Path, where: Path) -> Path:
@@ -65,10 +80,7 @@ def test_the_shipped_model_gives_the_same_evidence_in_onnxruntime(shipped):
     onnx_detector.compile(onnx_beside(model), threads=1)
     assert torch_detector.backend.startswith('torch') and onnx_detector.backend == 'onnxruntime (ur5e_cell.onnx)'
     windows = normal_like_windows(torch_detector, 64)
-    expected, got = torch_detector.evidence(windows), onnx_detector.evidence(windows)
-    for key, value in expected.items():
-        scale = np.nanmax(np.abs(value)) if np.isfinite(value).any() else 0.0
-        np.testing.assert_allclose(got[key], value, rtol=RELATIVE, atol=RELATIVE * scale, err_msg=key)
+    assert_same_evidence(onnx_detector.evidence(windows), torch_detector.evidence(windows))
 
 
 def test_an_onnx_file_of_another_model_is_not_used_and_the_backend_says_why(shipped):

@@ -286,12 +286,14 @@ def test_the_drift_sweep_scores_each_rate_and_draws_delay_against_rate(cell, tmp
 def test_a_freshly_trained_model_scores_a_fault_bag_the_same_in_onnxruntime(cell, tmp_path):
     pytest.importorskip('onnxruntime')
     pytest.importorskip('onnxscript')
-    from test_onnx import RELATIVE, exported
+    from test_onnx import SCORE_RELATIVE, assert_same_evidence, exported
 
     model = exported(cell / 'model.mcf', tmp_path)
-    expected, _, _, torch_detector = bag_eval.evaluate_bag(str(cell / 'model.mcf'), str(cell / 'faults'), 'cpu')
+    expected, _, windows, torch_detector = bag_eval.evaluate_bag(str(cell / 'model.mcf'), str(cell / 'faults'), 'cpu')
     got, _, _, onnx_detector = bag_eval.evaluate_bag(str(model), str(cell / 'faults'), 'cpu')
     assert torch_detector.backend.startswith('torch') and onnx_detector.backend.startswith('onnxruntime')
     np.testing.assert_array_equal(got['is_anomaly'], expected['is_anomaly'])
     np.testing.assert_array_equal(got['blame'], expected['blame'])
-    np.testing.assert_allclose(got['anomaly_score'], expected['anomaly_score'], rtol=RELATIVE)
+    evidence = torch_detector.evidence(windows[:1]).keys()  # what the model computes, before the calibration
+    assert_same_evidence({key: got[key] for key in evidence}, {key: expected[key] for key in evidence})
+    np.testing.assert_allclose(got['anomaly_score'], expected['anomaly_score'], rtol=SCORE_RELATIVE)
