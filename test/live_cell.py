@@ -57,25 +57,30 @@ class LiveCell:
 
     def __init__(
         self, width: int = 128, height: int = 128, node_name: str = 'mcf_monitor', publish: bool = True,
-        joint_names: list[str] = UR_JOINTS, rate: float = 1.0, corrupt_every: int = 0,
+        joint_names: list[str] = UR_JOINTS, rate: float = 1.0, corrupt_every: int = 0, namespace: str = '',
     ):  # fmt: skip
         """`rate` scales both streams' rates; with `corrupt_every` N, every N-th message of each stream is malformed
-        (NaN joint positions; frames with their data cut short)."""
+        (NaN joint positions; frames with their data cut short). `namespace` ('/a') is the cell's: its topics and
+        its monitor's are in it."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node('live_cell', context=self.context)
-        self.frames = self.node.create_publisher(Image, '/camera/image_raw', QoSProfile(depth=2))
-        self.joints = self.node.create_publisher(JointState, '/joint_states', QoSProfile(depth=100))
+        self.monitor_name = f'{namespace}/{node_name}'
+        self.frames = self.node.create_publisher(Image, f'{namespace}/camera/image_raw', QoSProfile(depth=2))
+        self.joints = self.node.create_publisher(JointState, f'{namespace}/joint_states', QoSProfile(depth=100))
         self.received = Received()
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics, 50)
         self.node.create_subscription(
             JointState,
-            f'/{node_name}/scores',
+            f'{self.monitor_name}/scores',
             self._on_scores,
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
         )
         self.node.create_subscription(
-            MarkerArray, f'/{node_name}/markers', lambda m: self.received.markers.extend(x.text for x in m.markers), 10
+            MarkerArray,
+            f'{self.monitor_name}/markers',
+            lambda m: self.received.markers.extend(x.text for x in m.markers),
+            10,
         )
         self.live = {'camera': True, 'kinematics': True}
         self.joint_names = joint_names
@@ -186,7 +191,7 @@ class LiveCell:
 
     def _on_diagnostics(self, message: DiagnosticArray) -> None:
         for status in message.status:
-            if status.name.endswith('monitor'):
+            if status.name.endswith('monitor') and status.hardware_id == self.monitor_name:
                 values = {kv.key: kv.value for kv in status.values}
                 level = ord(status.level) if isinstance(status.level, bytes) else status.level
                 self.received.diagnostics.append((time.monotonic(), level, status.message, values))

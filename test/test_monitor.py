@@ -6,13 +6,14 @@ import json
 import math
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
-from live_cell import LiveCell, start_monitor, stop_process
+from live_cell import MONITOR, LiveCell, start_monitor, stop_process
 from mcf_process import run_mcf, start_mcf, wait_for_line
 from synthetic_bags import write_camera_joint_bag
 
@@ -211,6 +212,30 @@ def test_overload_scores_the_newest_window_and_counts_the_drops(tmp_path):
     # Latest-wins: a window waits at most for the one being scored (< 2 inferences), never behind a queue
     # (>= 3 inferences). The margin between is for scheduling stalls on a busy 2-core machine (68 ms seen).
     assert latency.max() < 3 * delay_s * 1e3
+
+
+def windows_scored(cell: LiveCell) -> int:
+    """Return windows_scored on the cell monitor's latest /diagnostics status (0 before the first)."""
+    return int(cell.last_diagnostics()[3]['windows_scored']) if cell.received.diagnostics else 0
+
+
+def test_cells_in_one_process_keep_their_own_topics_and_counts(tmp_path):
+    """Cell a's input is malformed every third message; cell b's is clean and must not notice."""
+    log = tmp_path / 'monitor.log'
+    args = [*MONITOR, '--autostart', '--cells', 'a,b', '--ros-args', '-p', 'diagnostics_period_s:=0.3']
+    monitor = subprocess.Popen(args, stdout=log.open('w'), stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for_line(log, 'active on', timeout=60, count=2)
+        with LiveCell(namespace='/a', corrupt_every=3) as a, LiveCell(namespace='/b') as b:
+            for cell in (a, b):
+                cell.wait_for(lambda cell=cell: len(cell.received.scores) >= 30, 40, '30 windows scored')
+                cell.wait_for(lambda cell=cell: windows_scored(cell) >= 30, 10, 'diagnostics of 30 windows scored')
+            status_a, status_b = a.last_diagnostics()[3], b.last_diagnostics()[3]
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()
+    assert int(status_a['rejected_joint_position_not_finite']) > 0
+    assert not [key for key in status_b if key.startswith('rejected_')], status_b
+    assert int(status_b['inference_failures']) == 0
 
 
 def rss_mb(pid: int) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mcf_ros.ros.monitor import cell_names
 from mcf_ros.ros.parameters import PARAMETERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,3 +33,25 @@ def test_bad_parameters_on_the_command_line_are_one_line_errors(ros_args, expect
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith('mcf_monitor: error: ') and expected in lines[0], lines
+
+
+@pytest.mark.parametrize('cells', ['a,a', 'a,b-c', ''])
+def test_cell_names_are_distinct_identifiers(cells):
+    with pytest.raises(
+        ValueError, match=f'--cells takes distinct names of letters, digits and _, comma-separated; got {cells}$'
+    ):
+        cell_names(['monitor', '--cells', cells, '--ros-args', '-p', 'x:=1'])
+
+
+def test_cells_are_namespaces_and_without_them_there_is_one_monitor():
+    assert cell_names(['monitor', '--cells', 'line_1,line_2', '--ros-args', '-p', 'x:=1']) == ['line_1', 'line_2']
+    assert cell_names(['monitor', '--autostart']) == ['']
+
+
+def test_bad_cell_names_on_the_command_line_are_a_one_line_error():
+    command = [sys.executable, '-m', 'mcf_ros.ros.monitor', '--autostart', '--cells', 'a,a']
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        'mcf_monitor: error: --cells takes distinct names of letters, digits and _, comma-separated; got a,a'
+    ]

@@ -35,7 +35,16 @@ def windows(count, seed):
 def train(config, checkpoint=None, resume=False, progress=None, device='cpu'):
     data, held = windows(96, 0), windows(32, 1)
     return train_model(
-        data, held, SPEC, fit_normalisation(data, SPEC), MODEL, config, torch.device(device), progress, checkpoint, resume
+        data,
+        held,
+        SPEC,
+        fit_normalisation(data, SPEC),
+        MODEL,
+        config,
+        torch.device(device),
+        progress,
+        checkpoint,
+        resume,
     )
 
 

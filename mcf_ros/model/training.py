@@ -71,7 +71,8 @@ def fit_normalisation(windows: list[Window], spec: WindowSpec) -> Normalisation:
     std = stacked.std(0)
     channel = np.array([c for c, _ in spec.features])
     floor = np.array([STD_FLOOR_SHARE * std[channel == c].max() for c in channel])
-    return Normalisation(stacked.mean(0).astype(np.float32), np.maximum(std, np.maximum(floor, 1e-3)).astype(np.float32))
+    scale = np.maximum(std, np.maximum(floor, 1e-3))
+    return Normalisation(stacked.mean(0).astype(np.float32), scale.astype(np.float32))
 
 
 def corrupt_window(

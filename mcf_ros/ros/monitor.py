@@ -62,7 +62,7 @@ from mcf_ros.ros.parameters import RELIABILITY, check_choices, declare_parameter
 from mcf_ros.ros.runtime import rcl_reason, stop_event
 from mcf_ros.ros.seams import BACKENDS, ApproximateTimeSynchronizer, Cache, Subscriber, Updater
 from mcf_ros.ros.visuals import markers_message, overlay_message
-from mcf_ros.ros.worker import LatestWins
+from mcf_ros.ros.worker import InferenceThread, Lane
 
 NODE_NAME = 'mcf_monitor'
 EXIT_USER_ERROR = 2
@@ -87,15 +87,18 @@ class Job:
 class MonitorNode(LifecycleNode):
     """Scores synchronised camera and joint windows with an MCF model and publishes the decision."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, inference: InferenceThread | None = None, **kwargs):
+        """`inference`: the thread this process's cells share (`--cells`); without it the node starts its own."""
         super().__init__(NODE_NAME, **kwargs)
+        self._shared_inference = inference
+        self._own_inference: InferenceThread | None = None
         declare_parameters(self)
         self.counts: Counter[str] = Counter()
         self.ignored_joints: set[str] = set()
         self.modes = StreamModes(self.param('stale_after_s'))
         self.error: str | None = None
         self.detector: Detector | None = None
-        self.worker: LatestWins | None = None
+        self.worker: Lane | None = None
         self.rate_marks = {'frames': (0, time.monotonic()), 'joint_states': (0, time.monotonic())}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOWS)
         self._last_logged: dict[str, float] = {}
@@ -103,7 +106,7 @@ class MonitorNode(LifecycleNode):
         self._tick_timer = None
         self._lock = threading.Lock()
         self._diagnostics = Updater(self, period=self.param('diagnostics_period_s'))
-        self._diagnostics.setHardwareID(NODE_NAME)
+        self._diagnostics.setHardwareID(self.get_fully_qualified_name())
         self._diagnostics.add('monitor', lambda stat: fill_status(stat, self))
 
     def param(self, name: str):
@@ -184,9 +187,14 @@ class MonitorNode(LifecycleNode):
         self._frames_seen = 0
         self._overlay_due = 0.0
         self._last_frame: tuple[object, np.ndarray] | None = None  # the newest valid frame and its pixels
-        threads = self.param('cpu_threads')
-        # torch's CPU thread count is per thread (OpenMP): set it on the thread that runs the model.
-        self.worker = LatestWins(self._score, setup=lambda: torch.set_num_threads(threads))
+        inference = self._shared_inference
+        if inference is None:
+            threads = self.param('cpu_threads')
+            # torch's CPU thread count is per thread (OpenMP): set it on the thread that runs the model.
+            inference = self._own_inference = InferenceThread(setup=lambda: torch.set_num_threads(threads))
+        # Cells whose monitors run one model on one backend share its batches.
+        key = (self.detector.artifact.model_id, str(self.detector.device), self.detector.backend)
+        self.worker = inference.lane(self._evidence, self._publish, key)
         image_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=self.param('image_queue_depth'),
@@ -271,7 +279,10 @@ class MonitorNode(LifecycleNode):
             self.destroy_timer(self._tick_timer)
             self._tick_timer = None
         if self.worker is not None:
-            self.worker.stop()
+            self.worker.leave()
+        if self._own_inference is not None:
+            self._own_inference.stop()
+            self._own_inference = None
         self.modes = StreamModes(self.param('stale_after_s'))
 
     def _release(self) -> None:
@@ -395,15 +406,19 @@ class MonitorNode(LifecycleNode):
 
     # Inference thread
 
-    def _score(self, job: Job) -> None:
+    def _evidence(self, jobs: list[Job]) -> list[dict]:
+        """The model's evidence for the windows of `jobs` (this cell's, or several cells' of the same model)."""
         delay = self.param('inference_delay_s')
         if delay:
             time.sleep(delay)
-        evidence = self.detector.evidence([job.window])
-        scored = self.scorer.step(job.window.end_s, {key: values[0] for key, values in evidence.items()})
-        scored['attention'] = evidence['attention'][0]
-        scored['camera_error'] = float(evidence['camera_error'][0])
-        scored['kinematics_error'] = float(evidence['kinematics_error'][0])
+        evidence = self.detector.evidence([job.window for job in jobs])
+        return [{key: values[row] for key, values in evidence.items()} for row in range(len(jobs))]
+
+    def _publish(self, job: Job, evidence: dict) -> None:
+        scored = self.scorer.step(job.window.end_s, evidence)
+        scored['attention'] = evidence['attention']
+        scored['camera_error'] = float(evidence['camera_error'])
+        scored['kinematics_error'] = float(evidence['kinematics_error'])
         stamp = job.stamp
         # What controllers act on goes out first; what people look at, after.
         self.pub_anomaly.publish(Bool(data=bool(scored['is_anomaly'])))
@@ -429,8 +444,27 @@ class MonitorNode(LifecycleNode):
         self.pub_overlay.publish(overlay_message(job.rgb, scored, job.mode, stamp, job.frame_id))
 
 
+def cell_names(argv: list[str]) -> list[str]:
+    """Return the namespaces of `--cells a,b,...` (a monitor each), or [''] for one monitor; ValueError if malformed."""
+    args = remove_ros_args(argv)
+    if '--cells' not in args:
+        return ['']
+    index = args.index('--cells')
+    names = args[index + 1].split(',') if index + 1 < len(args) else []
+    if not names or not all(name.isidentifier() for name in names) or len(set(names)) < len(names):
+        given = args[index + 1] if index + 1 < len(args) else 'nothing'
+        raise ValueError(f'--cells takes distinct names of letters, digits and _, comma-separated; got {given}')
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console script `monitor`: run the node until SIGINT/SIGTERM; `--autostart` configures and activates it."""
+    """Console script `monitor`: run the node until SIGINT/SIGTERM; `--autostart` configures and activates it.
+
+    `--cells a,b,...` runs one monitor per cell, in namespaces /a, /b, ..., in this process: each with
+    its own parameters (`/a/mcf_monitor:` in a params file), topics, model, flag and /diagnostics
+    status, and one inference thread for all of them, which scores the windows of cells that share a
+    model in one batch.
+    """
     argv = sys.argv if argv is None else argv
     # The executor thread runs Python for every joint state (500 Hz); hand the GIL to the
     # inference thread within 0.5 ms instead of the default 5 ms.
@@ -438,11 +472,16 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)  # one small resize per frame: a thread pool only adds wake-ups
     os.environ.update(ros_env.user_defaults(os.environ))
     context = rclpy.Context()
-    try:  # malformed --ros-args, or a parameter of the wrong type or out of its range
+    nodes: list[MonitorNode] = []
+    try:  # malformed --ros-args or --cells, or a parameter of the wrong type or out of its range
         autostart = '--autostart' in remove_ros_args(argv)
+        cells = cell_names(argv)
         rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
-        node = MonitorNode(context=context)
-    except (RCLInvalidROSArgsError, InvalidParameterTypeException, InvalidParameterValueException) as err:
+        # torch's thread count is the first cell's cpu_threads (read when the first cell activates).
+        shared = InferenceThread(setup=lambda: torch.set_num_threads(nodes[0].param('cpu_threads')))
+        for cell in cells:
+            nodes.append(MonitorNode(inference=shared, context=context, namespace=f'/{cell}'))
+    except (RCLInvalidROSArgsError, InvalidParameterTypeException, InvalidParameterValueException, ValueError) as err:
         print(f'{NODE_NAME}: error: {rcl_reason(err)}', file=sys.stderr)
         if context.ok():
             rclpy.shutdown(context=context)
@@ -450,19 +489,23 @@ def main(argv: list[str] | None = None) -> int:
     stop = stop_event()
     # The C++ events executor: a fraction of the Python executor's cost per message at 500 Hz.
     executor = EventsExecutor(context=context)
-    executor.add_node(node)
+    for node in nodes:
+        executor.add_node(node)
     try:
-        if autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
+        for node in nodes:
+            if autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
         while not stop.is_set():
             try:
                 executor.spin_once(timeout_sec=0.1)
             except Exception as err:  # a bug met by odd input must not stop the monitor: count, log, go on
-                node.internal_error(err)
+                nodes[0].internal_error(err)
     finally:
-        node.trigger_shutdown()
-        executor.remove_node(node)
-        node.destroy_node()
+        for node in nodes:
+            node.trigger_shutdown()
+            executor.remove_node(node)
+            node.destroy_node()
+        shared.stop()
         rclpy.shutdown(context=context)
     return 0
 

@@ -23,9 +23,9 @@ def _int_range(low, high):
 # name: (default, description, range)
 PARAMETERS = {
     'model_path': ('', 'model artifact (.mcf); empty = the shipped models/ur5e_cell.mcf', {}),
-    'image_topic': ('/camera/image_raw', 'camera topic (the raw one; compressed reads <image_topic>/compressed)', {}),
+    'image_topic': ('camera/image_raw', 'camera topic (the raw one; compressed reads <image_topic>/compressed)', {}),
     'image_transport': ('raw', 'raw (sensor_msgs/Image) or compressed (CompressedImage, JPEG or PNG)', {}),
-    'joint_topic': ('/joint_states', 'sensor_msgs/JointState topic of the arm (other joints on it are ignored)', {}),
+    'joint_topic': ('joint_states', 'sensor_msgs/JointState topic of the arm (other joints on it are ignored)', {}),
     'device': ('auto', 'auto (cuda when present), cpu or cuda', {}),
     'cpu_threads': (1, 'torch threads for CPU inference (the executor needs a core too)', _int_range(1, 256)),
     'hop_frames': (1, "score every N-th frame (the window length is the model's)", _int_range(1, 100)),
