@@ -43,7 +43,9 @@ for stage in $stages; do
     case $stage in
     yumi_model)
         sim yumi_train_s$YUMI_TRAIN --cell yumi --duration 1200 --seed $YUMI_TRAIN
-        step "$work/yumi_cell.mcf" mcf train --bag "$work/yumi_train_s$YUMI_TRAIN" --out "$work/yumi_cell.mcf" ;;
+        # Its left arm is parked: release 2 trained with the scale floor (the default while it ran).
+        step "$work/yumi_cell.mcf" mcf train --bag "$work/yumi_train_s$YUMI_TRAIN" --out "$work/yumi_cell.mcf" \
+            --scale-floor 0.05 ;;
     faults)
         fault_bags ur5e $UR5E_PHYSICAL 340 $UR5E_FAULTS
         fault_bags yumi $YUMI_PHYSICAL 300 $YUMI_FAULTS ;;

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from mcf_ros.data.windows import Window, WindowSpec
+from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.model.inference import window_tensors
 from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
 from mcf_ros.model.training import (
-    STD_FLOOR_SHARE,
     TrainConfig,
     _corrupted_tensors,
     _loss,
     _position_shift,
     _shift_positions,
+    barely_moving,
     corrupt_window,
     fit_normalisation,
     train_model,
@@ -149,17 +149,21 @@ def test_the_concept_loss_teaches_the_score_1_on_clean_windows_and_0_on_corrupte
     assert _loss(baseline, inputs, targets, clean, 1.0).item() == _loss(baseline, inputs, targets).item()
 
 
-def test_a_parked_joint_is_scaled_by_a_share_of_its_channels_widest_joint_not_by_its_noise():
+def test_with_a_scale_floor_a_parked_joint_is_scaled_by_a_share_of_its_channels_widest_joint():
     rng = np.random.default_rng(0)
     data = windows(64, 0)
     parked = SPEC.joint_names.index('f')
-    for window in data:  # joint f holds still but for encoder noise, in position and velocity alike
+    for window in data:  # joint f holds still but for encoder noise, in every channel
         for channel in range(len(SPEC.features) // len(SPEC.joint_names)):
             window.joints[:, channel * len(SPEC.joint_names) + parked] = rng.normal(0.0, 2e-4, SPEC.grid_points)
     std = np.concatenate([w.joints for w in data]).std(0)
-    normalisation = fit_normalisation(data, SPEC)
-    for c, j in SPEC.features:
-        feature = SPEC.features.index((c, j))
+    assert barely_moving(fit_normalisation(data, SPEC), SPEC) == ['f']
+    floored = fit_normalisation(data, SPEC, scale_floor=0.05)
+    assert barely_moving(floored, SPEC) == []
+    for feature, (c, j) in enumerate(SPEC.features):
         widest = max(std[SPEC.features.index((c, k))] for k in range(len(SPEC.joint_names)))
-        expected = STD_FLOOR_SHARE * widest if j == parked else std[feature]
-        assert normalisation.std[feature] == pytest.approx(expected, rel=1e-5)
+        # positions and velocities take the floor; effort, whose scale follows the joint's size, does not
+        motion = CHANNELS[c] in ('position', 'velocity')
+        expected = std[feature] if j != parked else 0.05 * widest if motion else 1e-3
+        assert floored.std[feature] == pytest.approx(expected, rel=1e-5), (CHANNELS[c], j)
+    assert np.array_equal(fit_normalisation(data, SPEC).std, np.maximum(std, 1e-3).astype(np.float32))

@@ -32,7 +32,8 @@ from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
 # (another window's image), lost frames and joint gaps by dropping the modality.
 TRAIN_CAMERA_FAULTS = ['camera_black', 'camera_noise', 'camera_blur', 'camera_occlusion', 'camera_color', 'camera_dust']
 TRAIN_JOINT_FAULTS = ['joint_frozen', 'joint_offset', 'joint_drift', 'joint_noise', 'joint_spikes']
-STD_FLOOR_SHARE = 0.05  # of the channel's widest joint (fit_normalisation)
+MOTION = (CHANNELS.index('position'), CHANNELS.index('velocity'))  # effort scales with the joint's size
+PARKED_SHARE = 0.005  # a joint whose position spreads less than this share of the widest joint's looks parked
 
 
 @dataclass
@@ -47,6 +48,7 @@ class TrainConfig:
     concept_weight: float = 0.1
     pose_jitter_rad: float = 0.02
     seed: int = 0
+    scale_floor: float = 0.0  # share of the channel's widest joint (fit_normalisation); 0: off
 
 
 @dataclass
@@ -59,20 +61,25 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def fit_normalisation(windows: list[Window], spec: WindowSpec) -> Normalisation:
-    """Return per-feature mean and standard deviation of the joint grids.
+def fit_normalisation(windows: list[Window], spec: WindowSpec, scale_floor: float = 0.0) -> Normalisation:
+    """Return per-feature mean and standard deviation of the joint grids (the deviation at least 1e-3).
 
-    A feature's scale is at least STD_FLOOR_SHARE of the largest of its channel's (positions with
-    positions, velocities with velocities): a parked joint varies only by its encoder noise, and
-    scaled by that noise alone, any corruption of it in training or any small real move of it
-    would be hundreds of standard deviations.
+    With `scale_floor` (`mcf train --scale-floor`), a position's or velocity's deviation is at least
+    that share of the widest joint's of its channel: a parked joint moves only by its encoder noise,
+    and scaled by that noise, a training corruption of it is hundreds of deviations.
     """
     stacked = np.concatenate([w.joints for w in windows if w.joints is not None])
     std = stacked.std(0)
     channel = np.array([c for c, _ in spec.features])
-    floor = np.array([STD_FLOOR_SHARE * std[channel == c].max() for c in channel])
+    floor = np.array([scale_floor * std[channel == c].max() if c in MOTION else 0.0 for c in channel])
     scale = np.maximum(std, np.maximum(floor, 1e-3))
     return Normalisation(stacked.mean(0).astype(np.float32), scale.astype(np.float32))
+
+
+def barely_moving(normalisation: Normalisation, spec: WindowSpec) -> list[str]:
+    """Return the joints whose position spreads less than PARKED_SHARE of the widest joint's."""
+    positions = normalisation.std[: len(spec.joint_names)]  # features are channel-major: positions first
+    return [name for name, std in zip(spec.joint_names, positions, strict=True) if std < PARKED_SHARE * positions.max()]
 
 
 def corrupt_window(

@@ -30,7 +30,7 @@ from mcf_ros.model.inference import Detector, joint_paths, pick_device
 from mcf_ros.model.mcf import KINEMATICS, ModelConfig
 from mcf_ros.model.report import loss_curve_png
 from mcf_ros.model.scoring import calibrate
-from mcf_ros.model.training import TrainConfig, fit_normalisation, train_model
+from mcf_ros.model.training import PARKED_SHARE, TrainConfig, barely_moving, fit_normalisation, train_model
 
 
 def fingerprint(inspections: list[BagInspection]) -> str:
@@ -170,7 +170,13 @@ def train_from_bags(
     for line in summary_lines(data, joint_topic):
         log(line)
     spec, train, holdout = data.spec, data.train, data.holdout
-    normalisation = fit_normalisation(train, spec)
+    normalisation = fit_normalisation(train, spec, config.scale_floor)
+    parked = barely_moving(normalisation, spec)
+    if parked:
+        log(
+            f'  barely moving (position spread under {PARKED_SHARE:.1%} of the widest joint): '
+            f'{", ".join(parked)}; if parked, --scale-floor 0.05 keeps their encoder noise from being read as motion'
+        )
     model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
     result = train_model(
         train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume
@@ -205,6 +211,7 @@ def train_from_bags(
             'holdout_windows': len(holdout),
             'epochs': config.epochs,
             'seed': config.seed,
+            'scale_floor': config.scale_floor,
             'seconds': round(result.seconds, 1),
             'train_loss': result.train_loss,
             'holdout_loss': result.holdout_loss,
