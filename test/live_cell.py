@@ -137,16 +137,22 @@ class LiveCell:
 
     def state(self, node_name: str = 'mcf_monitor', timeout: float = 20) -> str:
         """Return a lifecycle node's state label: 'unconfigured', 'inactive', 'active', ..."""
-        return self._call(GetState, f'/{node_name}/get_state', GetState.Request(), timeout).current_state.label
+        return self._call(GetState, f'/{node_name}/get_state', GetState.Request(), timeout, 3).current_state.label
 
-    def _call(self, service_type, name: str, request, timeout: float):
+    def _call(self, service_type, name: str, request, timeout: float, attempts: int = 1):
+        """Call a service; `attempts` > 1 asks again when a reply does not come (for idempotent requests only)."""
         client = self.node.create_client(service_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
                 raise AssertionError(f'{name} is not offered')
-            future = client.call_async(request)
-            self.wait_for(future.done, timeout, f'a reply from {name}')
-            return future.result()
+            for _ in range(attempts):  # a reply can be lost while the server has not yet matched the client
+                future = client.call_async(request)
+                deadline = time.monotonic() + timeout / attempts
+                while not future.done() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                if future.done():
+                    return future.result()
+            raise AssertionError(f'no reply from {name} in {timeout} s ({attempts} asked): {self.last_diagnostics()}')
         finally:
             self.node.destroy_client(client)
 
