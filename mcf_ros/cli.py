@@ -408,12 +408,14 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.duration <= 0:
         raise UserError(f'--duration must be positive, got {args.duration}')
+    if args.cells < 1:
+        raise UserError(f'--cells must be at least 1, got {args.cells}')
     if args.model and not Path(args.model).is_file():
         raise UserError(f'model not found: {args.model}')
     if args.json:
         output_path(args.json, '--json', directory=False).parent.mkdir(parents=True, exist_ok=True)
     device = str(pick_device(args.device))
-    results = bench(args.model, device, args.duration, args.json, log=to_stderr)
+    results = bench(args.model, device, args.duration, args.json, args.cells, log=to_stderr)
     print(table(results))
     return 0
 
@@ -571,6 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument('--model', help='model artifact (default: the shipped default-cell model)')
     bench.add_argument('--duration', type=float, default=20.0, help='seconds measured per stage (default 20)')
     bench.add_argument('--json', help='also write the results as JSON here')
+    bench.add_argument(
+        '--cells', type=int, default=1, help='simulated cells at 30 Hz each, served by one monitor process (default 1)'
+    )
     bench.set_defaults(run=run_bench)
     return parser
 

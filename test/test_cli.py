@@ -153,6 +153,7 @@ BAD_INPUT = [
     ('export', ['--onnx', '{file}'], 'not an mcf model artifact'),
     ('export', ['--onnx', '{model}', '--out', '{file}/m.onnx'], 'is a file'),
     ('bench', ['--duration', '0'], '--duration must be positive'),
+    ('bench', ['--cells', '0'], '--cells must be at least 1'),
     ('bench', ['--model', '{tmp}/cell.mcf'], 'model not found'),
     ('bench', ['--json', '{file}/bench.json'], 'is a file'),
     ('bench', ['--device', 'gpu'], "invalid choice: 'gpu'"),

@@ -57,3 +57,17 @@ def test_mcf_bench_runs_the_monitor_on_cuda(tmp_path):
     assert results['model']['device'].startswith('cuda') and results['monitor']['device'].startswith('cuda')
     assert results['monitor']['windows'] >= 120
     assert '| monitor (cuda' in result.stdout
+
+
+def test_one_process_serves_16_cells_on_cuda_each_within_10_ms(tmp_path):
+    json_path = tmp_path / 'bench.json'
+    result = run_mcf(
+        'bench', '--device', 'cuda', '--cells', '16', '--duration', '10', '--json', str(json_path), timeout=400
+    )
+    assert result.returncode == 0, result.stderr
+    print(result.stdout)
+    cells = json.loads(json_path.read_text())['monitor']['cells']
+    assert len(cells) == 16
+    for cell in cells:
+        assert cell['p99_ms'] <= 10.0, cell
+        assert cell['windows'] >= 0.99 * cell['frames'], f'windows of {cell["cell"]} were dropped: {cell}'

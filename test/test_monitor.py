@@ -25,6 +25,8 @@ from mcf_ros.model.artifact import load_artifact
 ERROR = 2  # diagnostic_msgs/DiagnosticStatus.ERROR
 OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']
 FAULTS = 'camera_black,collision,joint_spikes'
+DIAGNOSTIC_KEYS = ('frames_hz', 'joint_states_hz', 'windows_dropped', 'frames_unmatched', 'latency_p50_ms',
+                   'latency_p99_ms', 'device', 'model_id', 'mode')  # fmt: skip
 
 
 @pytest.fixture(scope='module')
@@ -88,8 +90,7 @@ def test_replayed_bag_gives_the_same_flags_as_offline_eval(fault_bag, tmp_path):
     latency = np.array([s['latency_ms'] for s in scores.values()])
     print(f'frame received -> scores published: p50 {np.median(latency):.1f} ms, p99 {np.percentile(latency, 99):.1f}')
     last = [d for d in diagnostics if 'windows_scored' in d][-1]
-    for key in ('frames_hz', 'joint_states_hz', 'windows_dropped', 'frames_unmatched', 'latency_p50_ms',
-                'latency_p99_ms', 'device', 'model_id', 'mode'):  # fmt: skip
+    for key in DIAGNOSTIC_KEYS:
         assert key in last, f'/diagnostics lacks {key}: {last}'
     assert int(last['windows_scored']) == len(scores)
     assert last['model_id'] == load_artifact('models/ur5e_cell.mcf').model_id and last['device'] == 'cpu'
@@ -318,15 +319,22 @@ def test_five_minutes_at_three_times_the_input_rate_keep_memory_flat_and_every_c
     assert 'Traceback' not in log.read_text()
 
 
-def test_bench_measures_the_floor_the_model_and_the_monitor_in_one_run(tmp_path):
-    result = run_mcf('bench', '--duration', '3', '--json', str(tmp_path / 'bench.json'), timeout=240)
+def test_bench_measures_the_floor_the_model_and_the_monitor_of_each_cell_in_one_run(tmp_path):
+    result = run_mcf('bench', '--cells', '2', '--duration', '3', '--json', str(tmp_path / 'bench.json'), timeout=240)
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / 'bench.json').read_text())
-    assert results['floor']['windows'] >= 60 and results['monitor']['windows'] >= 60
-    model, monitor = results['model'], results['monitor']
+    floor, model, monitor = results['floor'], results['model'], results['monitor']
+    for phase in (floor, monitor):
+        assert [cell['cell'] for cell in phase['cells']] == ['cell_1', 'cell_2']
+        assert phase['windows'] == sum(cell['windows'] for cell in phase['cells'])
+        for cell in phase['cells']:
+            assert 80 <= cell['frames'] <= 100, 'each cell sends 30 frames/s'
+            assert cell['windows'] >= 0.9 * cell['frames'], f'{phase["name"]} answered most of {cell}'
+    assert results['model_all_cells']['batch'] == 2 and model['batch'] == 1
     assert 0 < model['p50_ms'] <= model['p99_ms'] and model['p50_ms'] < monitor['p50_ms'], 'the node runs the model'
     assert 100 < monitor['rss_mb'] < 4000, 'the RSS of a process that holds torch and rclpy'
     assert results['ratio_p50_to_floor'] == pytest.approx(results['monitor']['p50_ms'] / results['floor']['p50_ms'])
-    assert '| monitor / floor |' in result.stdout
+    assert '| monitor / floor |' in result.stdout and '| cell_2 | ' in result.stdout
+    assert f'{results["cells_within_budget"]} of 2 cells have p99 within the budget' in result.stdout
     assert set(results['frame_to_input']) == {'raw rgb8', 'jpeg', 'png'}
     assert '| frame -> model input, jpeg' in result.stdout

@@ -7,7 +7,7 @@ import signal
 import pytest
 from live_cell import start_monitor, stop_process
 from mcf_process import run_mcf, start_mcf, wait_for_line
-from test_monitor import recorded_outputs
+from test_monitor import DIAGNOSTIC_KEYS, recorded_outputs
 
 from mcf_ros.model.bag_eval import evaluate_bag
 from mcf_ros.model.training import TrainConfig
@@ -49,14 +49,18 @@ def test_the_node_scores_a_drivers_recording_as_mcf_eval_does(driver_cell, tmp_p
     finally:
         recorder.kill()
         monitor.kill()
-    scores, _, diagnostics = recorded_outputs(tmp_path / 'out')
+    scores, anomaly, diagnostics = recorded_outputs(tmp_path / 'out')
     common = sorted(set(scores) & set(offline))
     agreement = sum(bool(scores[t]['is_anomaly']) == offline[t] for t in common) / len(common)
     print(f'\n{habits}: {len(scores)} windows online, {len(offline)} offline, {len(common)} in common, '
           f'flags agree on {100 * agreement:.1f} %')  # fmt: skip
     assert len(common) >= 0.98 * len(offline), 'the node scored other windows than mcf eval'
     assert agreement >= 0.98
+    assert len(anomaly) == len(scores), '~/anomaly is published for every window'
     last = [d for d in diagnostics if 'windows_scored' in d][-1]
+    for key in DIAGNOSTIC_KEYS:
+        assert key in last, f'/diagnostics lacks {key}: {last}'
+    assert int(last['windows_scored']) == len(scores)
     assert not [key for key in last if key.startswith('rejected_')], f'nothing is rejected: {last}'
     assert last['image_transport'] == transport
     if 'gripper' in habits:
