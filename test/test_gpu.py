@@ -37,11 +37,13 @@ def test_the_model_on_cuda_gives_the_cpu_evidence_batched_and_window_by_window(c
     expected = on_cpu.evidence(cell_windows)
     batched = on_cuda.evidence(cell_windows)
     one_by_one = [on_cuda.evidence([window]) for window in cell_windows]  # the CUDA graph, as the monitor runs it
-    assert len(cell_windows) > 60
+    in_sevens = [on_cuda.evidence(cell_windows[start : start + 7]) for start in range(0, len(cell_windows), 7)]
+    assert len(cell_windows) > 60 and len(cell_windows) % 7 != 0, 'graphs of two more batch sizes'
     for key in ('camera_error', 'kinematics_error', 'latent_disagreement', 'attention'):
         np.testing.assert_allclose(batched[key], expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
-        each = np.concatenate([evidence[key] for evidence in one_by_one])
-        np.testing.assert_allclose(each, expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
+        for graphed in (one_by_one, in_sevens):
+            each = np.concatenate([evidence[key] for evidence in graphed])
+            np.testing.assert_allclose(each, expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
     masked = replace(cell_windows[5], image=None)  # a frame missing: the graph's mask input follows the window
     assert np.isnan(on_cuda.evidence([masked])['camera_error']).all()
     np.testing.assert_allclose(

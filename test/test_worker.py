@@ -82,6 +82,42 @@ def test_lanes_of_one_model_are_scored_in_one_batch_and_each_publishes_its_own_r
     assert sorted(published) == [('a', 'scored a0'), ('a', 'scored a1'), ('b', 'scored b1'), ('c', 'scored c1')]
 
 
+def test_one_models_batches_run_on_its_earliest_lanes_model_whichever_lanes_wait():
+    callers, holding, release = [], threading.Event(), threading.Event()
+
+    def hold(jobs):  # another model's job, running while a round's jobs are submitted
+        holding.set()
+        release.wait(5)
+        release.clear()
+        return [None] * len(jobs)
+
+    def batch_of(cell):
+        return lambda jobs: [callers.append((cell, len(jobs)))] * len(jobs)
+
+    thread = InferenceThread()
+    holder = thread.lane(hold, ignore, key='yumi')
+    lanes = {cell: thread.lane(batch_of(cell), ignore, key='ur5e') for cell in ('a', 'b', 'c')}
+
+    def done():
+        return sum(lane.done for lane in lanes.values())
+
+    for round_cells in (('b',), ('c', 'b'), ('a', 'c'), ('c',)):
+        holding.clear()
+        holder.submit('hold')
+        wait_until(holding.is_set)
+        expected = done() + len(round_cells)
+        for cell in round_cells:
+            lanes[cell].submit(f'{cell} window')
+        release.set()
+        wait_until(lambda expected=expected: done() == expected)
+    lanes['a'].leave()
+    lanes['c'].submit('c window')
+    wait_until(lambda: lanes['c'].done == 4)
+    thread.stop()
+    assert [cell for cell, _ in callers] == ['a', 'a', 'a', 'a', 'b'], 'a, then b once a has left'
+    assert [jobs for _, jobs in callers] == [1, 2, 2, 1, 1]
+
+
 def test_a_flooded_lane_drops_only_its_own_jobs_and_a_bad_one_fails_only_its_own():
     """Cell a submits far faster than the thread scores, and some of its windows break the batch."""
     scored = []

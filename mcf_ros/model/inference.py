@@ -13,6 +13,7 @@ from mcf_ros.model.mcf import CAMERA, KINEMATICS, MCFAutoencoder, ModelConfig
 from mcf_ros.model.scoring import Calibration, StreamScorer, local_share, score_sequence
 
 BATCH = 256
+GRAPH_BATCH = 16  # on a GPU, batches up to this many windows (the monitor's: one per cell) replay a CUDA graph
 # What Normalisation holds besides mean and std, fitted after training (Detector.fit_residual_scale).
 RESIDUAL_LEVELS = ('residual_scale', 'alone_residual_scale', 'camera_cell_scale')
 
@@ -176,15 +177,15 @@ class EvidenceModel(torch.nn.Module):
 
 
 class _CapturedEvidence:
-    """packed_evidence() for one window, captured as a CUDA graph: a replay launches the whole network at once.
+    """packed_evidence() for `batch` windows, captured as a CUDA graph: a replay launches the whole network at once.
 
-    The window goes up as uint8 pixels from pinned host buffers and is turned into the model's
+    The windows go up as uint8 pixels from pinned host buffers and are turned into the model's
     input inside the graph. Each call returns the graph's output buffer, which the next overwrites.
     """
 
-    def __init__(self, evidence_model: EvidenceModel, spec: WindowSpec, normalisation: Normalisation):
+    def __init__(self, evidence_model: EvidenceModel, spec: WindowSpec, normalisation: Normalisation, batch: int):
         self._normalisation = normalisation
-        self._host = empty_inputs(1, spec, pin_memory=True)
+        self._host = empty_inputs(batch, spec, pin_memory=True)
         self._arrays = [tensor.numpy() for tensor in self._host]
         self._inputs = [tensor.to(evidence_model.uses.device) for tensor in self._host]
 
@@ -202,10 +203,10 @@ class _CapturedEvidence:
         with torch.cuda.graph(self._graph):
             self._output = evidence()
 
-    def __call__(self, window: Window) -> torch.Tensor:
+    def __call__(self, windows: list[Window]) -> torch.Tensor:
         for array in self._arrays:
             array.fill(0)
-        fill_inputs([window], self._normalisation, *self._arrays)
+        fill_inputs(windows, self._normalisation, *self._arrays)
         for device_buffer, host_buffer in zip(self._inputs, self._host, strict=True):
             device_buffer.copy_(host_buffer, non_blocking=True)
         self._graph.replay()
@@ -238,7 +239,7 @@ class Detector:
         self.model.to(self.device)
         self._evidence = EvidenceModel(self.model, torch.tensor(self.model.config.uses, device=self.device)).eval()
         self._forward = self._evidence
-        self._one_window = None
+        self._graphs: dict[int, _CapturedEvidence] | None = None  # per batch size, once compiled on a GPU
         self.backend = 'torch'
         return self
 
@@ -256,9 +257,10 @@ class Detector:
         graph, which runs in C++ with fewer Python calls per window. The model has no data-dependent
         branches, so the trace holds for any batch size and modality mask. On the CPU the traced
         weights are stored channels-last, as the images already are. On a GPU, the model and its
-        evidence for a single window (as the monitor scores) are captured once as a CUDA graph and
-        replayed in one launch. `backend` says which runs, and why. onnxruntime takes `threads`
-        (default: torch's).
+        evidence for a batch of up to GRAPH_BATCH windows (as the monitor scores: one window per
+        cell) are captured as a CUDA graph, one per batch size (one window now, the others on first
+        use), and replayed in one launch. `backend` says which runs, and why. onnxruntime takes
+        `threads` (default: torch's).
         """
         size, spec = self.spec.image_size, self.spec
         if self.device.type == 'cpu':
@@ -270,7 +272,7 @@ class Detector:
                 return
             self.model.to(memory_format=torch.channels_last)  # the decoder's transposed convolutions: 15 % faster
         else:
-            self.backend = 'torch (CUDA graph for single windows)'
+            self.backend = f'torch (CUDA graphs for batches of up to {GRAPH_BATCH} windows)'
         example = (
             torch.zeros(1, 3, size, size, device=self.device),
             torch.zeros(1, spec.grid_points, spec.joint_features, device=self.device),
@@ -278,12 +280,16 @@ class Detector:
         )
         self._forward = torch.jit.freeze(torch.jit.trace(self._evidence, example, strict=False, check_trace=False))
         if self.device.type == 'cuda':
-            self._one_window = _CapturedEvidence(self._evidence, self.spec, self.normalisation)
+            self._graphs = {1: _CapturedEvidence(self._evidence, self.spec, self.normalisation, 1)}
 
     def _packed(self, windows: list[Window]) -> np.ndarray:
         """Return packed_evidence() for `windows`, computed in batches on the model's device."""
-        if len(windows) == 1 and self._one_window is not None:
-            return self._one_window(windows[0]).cpu().numpy()
+        if self._graphs is not None and 0 < len(windows) <= GRAPH_BATCH:
+            graph = self._graphs.get(len(windows))
+            if graph is None:
+                graph = _CapturedEvidence(self._evidence, self.spec, self.normalisation, len(windows))
+                self._graphs[len(windows)] = graph
+            return graph(windows).cpu().numpy()
         parts = []
         for start in range(0, len(windows), BATCH):
             tensors = window_tensors(windows[start : start + BATCH], self.spec, self.normalisation)

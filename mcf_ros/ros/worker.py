@@ -10,8 +10,9 @@ class InferenceThread:
     A lane keeps only its newest job: one replaced before it ran is that lane's drop, so a flooded
     or slow cell loses its own windows and never another's. Each pass takes the waiting job of
     every lane, starting one lane further on each time, and scores the jobs of lanes with the same
-    `key` (the same model) in one call of the first lane's `batch`; then each lane's `finish`
-    publishes its own result. A batch that fails is retried job by job, so one cell's bad window
+    `key` (the same model) in one call of `batch` of the earliest lane of that key still here (so
+    one model copy, and on a GPU one set of CUDA graphs, serves them all); then each lane's
+    `finish` publishes its own result. A batch that fails is retried job by job, so one cell's bad window
     counts against that cell only. The thread starts with the first lane and runs `setup()` first
     (torch's thread count).
 
@@ -81,19 +82,20 @@ class InferenceThread:
                     if lane.pending is not None:
                         groups.setdefault(lane.key, []).append((lane, lane.pending))
                         lane.pending = None
+                batchers = {key: next(lane.batch for lane in self._lanes if lane.key == key) for key in groups}
             try:
-                for group in groups.values():
-                    self._serve(group)
+                for key, group in groups.items():
+                    self._serve(batchers[key], group)
             finally:
                 self._serving.release()
 
-    def _serve(self, group: list) -> None:
+    def _serve(self, batch: Callable[[list], list], group: list) -> None:
         try:
-            results = group[0][0].batch([job for _, job in group])
+            results = batch([job for _, job in group])
         except Exception as err:  # a failed window must not end inference; it is counted
             if len(group) > 1:
                 for item in group:
-                    self._serve([item])
+                    self._serve(batch, [item])
             else:
                 group[0][0].failed(err)
             return
