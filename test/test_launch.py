@@ -143,6 +143,19 @@ def test_monitor_launch_without_autostart_stays_unconfigured(install, tmp_path):
             finish(launch, log, interrupt=True, processes=1)
 
 
+@pytest.mark.parametrize('install', ['pip'], indirect=True)  # the launch file is the same in either install
+def test_monitor_launch_with_cells_runs_a_monitor_in_each_cells_namespace(install, tmp_path):
+    log = tmp_path / 'launch.log'
+    launch = start_launch(install, 'monitor.launch.py', log, 'cells:=line_1,line_2')
+    with LiveCell(namespace='/line_1') as cell:
+        try:
+            cell.wait_for(lambda: len(cell.received.scores) >= 10, 60, '~/scores of /line_1/mcf_monitor')
+            assert cell.state('line_2/mcf_monitor') == 'active'
+        finally:
+            text = finish(launch, log, interrupt=True, processes=1)
+    assert '[line_1.mcf_monitor]: active on' in text and '[line_2.mcf_monitor]: active on' in text, text
+
+
 def test_replay_launch_scores_the_bag_and_stops_when_it_has_been_played(install, short_bag, tmp_path):
     log = tmp_path / 'launch.log'
     with LiveCell(publish=False) as cell:

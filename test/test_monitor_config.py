@@ -48,10 +48,19 @@ def test_cells_are_namespaces_and_without_them_there_is_one_monitor():
     assert cell_names(['monitor', '--autostart']) == ['']
 
 
-def test_bad_cell_names_on_the_command_line_are_a_one_line_error():
-    command = [sys.executable, '-m', 'mcf_ros.ros.monitor', '--autostart', '--cells', 'a,a']
+@pytest.mark.parametrize(
+    ('arguments', 'error'),
+    [
+        (['--cells', 'a,a'], '--cells takes distinct names of letters, digits and _, comma-separated; got a,a'),
+        (
+            ['--cells', 'a,b', '--ros-args', '-r', '__ns:=/plant'],
+            'a namespace remap (__ns) puts every cell in /plant: drop it to use --cells',
+        ),
+    ],
+    ids=['names', 'namespace remap'],
+)
+def test_bad_cells_on_the_command_line_are_a_one_line_error(arguments, error):
+    command = [sys.executable, '-m', 'mcf_ros.ros.monitor', '--autostart', *arguments]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert (result.stdout + result.stderr).strip().splitlines() == [
-        'mcf_monitor: error: --cells takes distinct names of letters, digits and _, comma-separated; got a,a'
-    ]
+    assert (result.stdout + result.stderr).strip().splitlines() == [f'mcf_monitor: error: {error}']

@@ -481,8 +481,14 @@ def main(argv: list[str] | None = None) -> int:
         shared = InferenceThread(setup=lambda: torch.set_num_threads(nodes[0].param('cpu_threads')))
         for cell in cells:
             nodes.append(MonitorNode(inference=shared, context=context, namespace=f'/{cell}'))
+            if cell and nodes[-1].get_namespace() != f'/{cell}':
+                raise ValueError(
+                    f'a namespace remap (__ns) puts every cell in {nodes[-1].get_namespace()}: drop it to use --cells'
+                )
     except (RCLInvalidROSArgsError, InvalidParameterTypeException, InvalidParameterValueException, ValueError) as err:
         print(f'{NODE_NAME}: error: {rcl_reason(err)}', file=sys.stderr)
+        for node in nodes:
+            node.destroy_node()
         if context.ok():
             rclpy.shutdown(context=context)
         return EXIT_USER_ERROR
