@@ -47,14 +47,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-def share(text: str) -> float:
-    """Parse a share from 0 to 1."""
-    value = number(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f'must be 0 to 1, got {text}')
-    return value
-
-
 def positive_int(text: str) -> int:
     """Parse an integer > 0."""
     try:
@@ -272,7 +264,7 @@ def run_train(args: argparse.Namespace) -> int:
     output_path(args.out, '--out', directory=False)
     device = str(pick_device(args.device))
     line = ProgressLine('train')
-    config = TrainConfig(epochs=args.epochs, seed=args.seed, scale_floor=args.scale_floor)
+    config = TrainConfig(epochs=args.epochs, seed=args.seed)
 
     def progress(epoch: int, train_loss: float, holdout_loss: float) -> None:
         line.update(f'epoch {epoch}/{args.epochs}  loss {train_loss:.4f}  held-out {holdout_loss:.4f}')
@@ -484,11 +476,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--epochs', type=positive_int, default=25, help='training epochs (default 25)')
     train.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='auto picks cuda when present')
     train.add_argument('--seed', type=int, default=0, help='seed for initialisation and failure injection')
-    train.add_argument(
-        '--scale-floor', type=share, default=0.0, metavar='SHARE',
-        help="scale each joint's position and velocity as if it spanned at least SHARE of the widest joint's "
-        '(0.05 for a cell with a parked arm or axis; default 0: off)',
-    )  # fmt: skip
     train.add_argument('--camera-topic', default='/camera/image_raw')
     train.add_argument('--joint-topic', default='/joint_states')
     train.add_argument(

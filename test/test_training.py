@@ -8,12 +8,12 @@ from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.model.inference import window_tensors
 from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
 from mcf_ros.model.training import (
+    PARKED_FLOOR_SHARE,
     TrainConfig,
     _corrupted_tensors,
     _loss,
     _position_shift,
     _shift_positions,
-    barely_moving,
     corrupt_window,
     fit_normalisation,
     train_model,
@@ -38,7 +38,7 @@ def train(config, checkpoint=None, resume=False, progress=None, device='cpu'):
         data,
         held,
         SPEC,
-        fit_normalisation(data, SPEC),
+        fit_normalisation(data, SPEC)[0],
         MODEL,
         config,
         torch.device(device),
@@ -102,7 +102,7 @@ def test_failure_injection_corrupts_or_drops_about_the_configured_share_of_input
 
 def test_pose_jitter_moves_each_joint_position_by_a_constant_and_the_target_moves_with_it():
     data = windows(4, 3)
-    normalisation = fit_normalisation(data, SPEC)
+    normalisation, _ = fit_normalisation(data, SPEC)
     shift = np.random.default_rng(0).normal(0.0, 0.02, (len(data), len(SPEC.joint_names)))
     shifted = [_shift_positions(window, row) for window, row in zip(data, shift, strict=True)]
     moved = np.stack([s.joints for s in shifted]) - np.stack([w.joints for w in data])
@@ -128,7 +128,7 @@ def structured_windows(count, seed):
 
 def test_the_concept_loss_teaches_the_score_1_on_clean_windows_and_0_on_corrupted_ones():
     data = structured_windows(64, 0)
-    normalisation = fit_normalisation(data, SPEC)
+    normalisation, _ = fit_normalisation(data, SPEC)
     rng = np.random.default_rng(0)
     indices = np.arange(48)
     corrupted = [corrupt_window(data[i], data, SPEC, TrainConfig(), rng) for i in indices]
@@ -149,21 +149,31 @@ def test_the_concept_loss_teaches_the_score_1_on_clean_windows_and_0_on_corrupte
     assert _loss(baseline, inputs, targets, clean, 1.0).item() == _loss(baseline, inputs, targets).item()
 
 
-def test_with_a_scale_floor_a_parked_joint_is_scaled_by_a_share_of_its_channels_widest_joint():
-    rng = np.random.default_rng(0)
-    data = windows(64, 0)
-    parked = SPEC.joint_names.index('f')
-    for window in data:  # joint f holds still but for encoder noise, in every channel
-        for channel in range(len(SPEC.features) // len(SPEC.joint_names)):
-            window.joints[:, channel * len(SPEC.joint_names) + parked] = rng.normal(0.0, 2e-4, SPEC.grid_points)
+def moving_cell(seed: int) -> list[Window]:
+    """Windows of a cell whose joints a-e move smoothly (e by 1 % of a's range, as a wrist that barely turns) and
+    whose joint f is parked: every channel of it is encoder noise."""
+    rng = np.random.default_rng(seed)
+    data = []
+    for k in range(64):  # a window every second: a minute of running
+        t = k + np.arange(SPEC.grid_points) / SPEC.grid_hz
+        joints = np.empty((SPEC.grid_points, SPEC.joint_features), np.float32)
+        for feature, (c, j) in enumerate(SPEC.features):
+            amplitude = [1.0, 0.8, 0.6, 0.4, 0.01, 0.0][j]
+            motion = amplitude * np.sin(0.3 * t + j + c)
+            joints[:, feature] = motion + rng.normal(0.0, 2e-4, SPEC.grid_points)
+        data.append(Window(k + 1.0, rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), joints, 1 / 30, 1.0))
+    return data
+
+
+def test_a_parked_joint_is_told_from_a_slow_one_by_its_own_noise_and_scaled_by_a_share_of_the_widest():
+    data = moving_cell(0)
     std = np.concatenate([w.joints for w in data]).std(0)
-    assert barely_moving(fit_normalisation(data, SPEC), SPEC) == ['f']
-    floored = fit_normalisation(data, SPEC, scale_floor=0.05)
-    assert barely_moving(floored, SPEC) == []
+    normalisation, parked = fit_normalisation(data, SPEC)
+    assert parked == ['f'], 'e moves by 1 % of the widest joint, far beyond its noise; f only by its noise'
+    f = SPEC.joint_names.index('f')
     for feature, (c, j) in enumerate(SPEC.features):
         widest = max(std[SPEC.features.index((c, k))] for k in range(len(SPEC.joint_names)))
         # positions and velocities take the floor; effort, whose scale follows the joint's size, does not
         motion = CHANNELS[c] in ('position', 'velocity')
-        expected = std[feature] if j != parked else 0.05 * widest if motion else 1e-3
-        assert floored.std[feature] == pytest.approx(expected, rel=1e-5), (CHANNELS[c], j)
-    assert np.array_equal(fit_normalisation(data, SPEC).std, np.maximum(std, 1e-3).astype(np.float32))
+        expected = std[feature] if j != f else PARKED_FLOOR_SHARE * widest if motion else 1e-3
+        assert normalisation.std[feature] == pytest.approx(expected, rel=1e-5), (CHANNELS[c], j)

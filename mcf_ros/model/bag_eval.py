@@ -115,8 +115,7 @@ def baseline_models(model: str, device: str, log: Callable[[str], None]) -> dict
         path = Path(model).with_suffix(f'.baseline-{name}.mcf')
         if _baseline_of(path) != key:
             log(f'training the {name} baseline on {len(bags)} bag(s)')
-            floor = training.get('scale_floor', 0.0)
-            config = TrainConfig(training['epochs'], seed=training['seed'], scale_floor=floor)
+            config = TrainConfig(training['epochs'], seed=training['seed'])
             train_from_bags(
                 bags, str(path), topics['camera']['topic'], topics['kinematics']['topic'], config, device,
                 header['model']['image_size'], header['calibration']['target_false_alarms_per_hour'],

@@ -33,7 +33,10 @@ from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
 TRAIN_CAMERA_FAULTS = ['camera_black', 'camera_noise', 'camera_blur', 'camera_occlusion', 'camera_color', 'camera_dust']
 TRAIN_JOINT_FAULTS = ['joint_frozen', 'joint_offset', 'joint_drift', 'joint_noise', 'joint_spikes']
 MOTION = (CHANNELS.index('position'), CHANNELS.index('velocity'))  # effort scales with the joint's size
-PARKED_SHARE = 0.005  # a joint whose position spreads less than this share of the widest joint's looks parked
+# A joint is parked when its position spreads at most this many times its own sample-to-sample noise: white
+# noise alone gives 1, noise correlated 0.75 between grid points 2; a joint that moves, however little, more.
+PARKED_NOISE_RATIO = 2.0
+PARKED_FLOOR_SHARE = 0.05  # a parked joint's position and velocity scale: at least this share of the widest joint's
 
 
 @dataclass
@@ -48,7 +51,6 @@ class TrainConfig:
     concept_weight: float = 0.1
     pose_jitter_rad: float = 0.02
     seed: int = 0
-    scale_floor: float = 0.0  # share of the channel's widest joint (fit_normalisation); 0: off
 
 
 @dataclass
@@ -61,25 +63,43 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def fit_normalisation(windows: list[Window], spec: WindowSpec, scale_floor: float = 0.0) -> Normalisation:
-    """Return per-feature mean and standard deviation of the joint grids (the deviation at least 1e-3).
+def noise_ratios(windows: list[Window], spec: WindowSpec) -> np.ndarray:
+    """Return each joint's position spread over its own noise (white noise alone gives 1; motion, more).
 
-    With `scale_floor` (`mcf train --scale-floor`), a position's or velocity's deviation is at least
-    that share of the widest joint's of its channel: a parked joint moves only by its encoder noise,
-    and scaled by that noise, a training corruption of it is hundreds of deviations.
+    The noise is the spread of the step between neighbouring grid points, divided by sqrt 2. A joint
+    that never changes has ratio 0.
+    """
+    joints = len(spec.joint_names)  # features are channel-major: the positions come first
+    positions = np.stack([w.joints[:, :joints] for w in windows if w.joints is not None])
+    spread = positions.reshape(-1, joints).std(0)
+    noise = np.diff(positions, axis=1).reshape(-1, joints).std(0) / np.sqrt(2.0)
+    return spread / np.maximum(noise, np.finfo(np.float32).tiny)
+
+
+def parked_joints(windows: list[Window], spec: WindowSpec) -> list[str]:
+    """Return the joints that hold still (a second arm at rest, an unused axis): noise ratio <= PARKED_NOISE_RATIO."""
+    ratios = noise_ratios(windows, spec)
+    return [name for name, ratio in zip(spec.joint_names, ratios, strict=True) if ratio <= PARKED_NOISE_RATIO]
+
+
+def fit_normalisation(windows: list[Window], spec: WindowSpec) -> tuple[Normalisation, list[str]]:
+    """Return the joint grids' per-feature mean and deviation (at least 1e-3), and the parked joints.
+
+    A parked joint moves only by its encoder noise; scaled by that noise, a training corruption of it
+    would be hundreds of deviations, and the model would learn little else. So a parked joint's
+    position and velocity deviations are at least PARKED_FLOOR_SHARE of the widest joint's of their
+    channel (effort's scale follows the joint's size and load, and is left as it is).
     """
     stacked = np.concatenate([w.joints for w in windows if w.joints is not None])
     std = stacked.std(0)
+    parked = parked_joints(windows, spec)
     channel = np.array([c for c, _ in spec.features])
-    floor = np.array([scale_floor * std[channel == c].max() if c in MOTION else 0.0 for c in channel])
+    floor = np.array([
+        PARKED_FLOOR_SHARE * std[channel == c].max() if c in MOTION and spec.joint_names[j] in parked else 0.0
+        for c, j in spec.features
+    ])  # fmt: skip
     scale = np.maximum(std, np.maximum(floor, 1e-3))
-    return Normalisation(stacked.mean(0).astype(np.float32), scale.astype(np.float32))
-
-
-def barely_moving(normalisation: Normalisation, spec: WindowSpec) -> list[str]:
-    """Return the joints whose position spreads less than PARKED_SHARE of the widest joint's."""
-    positions = normalisation.std[: len(spec.joint_names)]  # features are channel-major: positions first
-    return [name for name, std in zip(spec.joint_names, positions, strict=True) if std < PARKED_SHARE * positions.max()]
+    return Normalisation(stacked.mean(0).astype(np.float32), scale.astype(np.float32)), parked
 
 
 def corrupt_window(

@@ -30,7 +30,13 @@ from mcf_ros.model.inference import Detector, joint_paths, pick_device
 from mcf_ros.model.mcf import KINEMATICS, ModelConfig
 from mcf_ros.model.report import loss_curve_png
 from mcf_ros.model.scoring import calibrate
-from mcf_ros.model.training import PARKED_SHARE, TrainConfig, barely_moving, fit_normalisation, train_model
+from mcf_ros.model.training import (
+    PARKED_FLOOR_SHARE,
+    PARKED_NOISE_RATIO,
+    TrainConfig,
+    fit_normalisation,
+    train_model,
+)
 
 
 def fingerprint(inspections: list[BagInspection]) -> str:
@@ -170,12 +176,12 @@ def train_from_bags(
     for line in summary_lines(data, joint_topic):
         log(line)
     spec, train, holdout = data.spec, data.train, data.holdout
-    normalisation = fit_normalisation(train, spec, config.scale_floor)
-    parked = barely_moving(normalisation, spec)
+    normalisation, parked = fit_normalisation(train, spec)
     if parked:
         log(
-            f'  barely moving (position spread under {PARKED_SHARE:.1%} of the widest joint): '
-            f'{", ".join(parked)}; if parked, --scale-floor 0.05 keeps their encoder noise from being read as motion'
+            f'  parked (position spread under {PARKED_NOISE_RATIO:g}x its own sample-to-sample noise): '
+            f'{", ".join(parked)}; position and velocity scaled as if they spanned {PARKED_FLOOR_SHARE:.0%} '
+            "of the widest joint's"
         )
     model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
     result = train_model(
@@ -211,7 +217,7 @@ def train_from_bags(
             'holdout_windows': len(holdout),
             'epochs': config.epochs,
             'seed': config.seed,
-            'scale_floor': config.scale_floor,
+            'parked_joints': parked,
             'seconds': round(result.seconds, 1),
             'train_loss': result.train_loss,
             'holdout_loss': result.holdout_loss,
