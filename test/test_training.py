@@ -16,6 +16,8 @@ from mcf_ros.model.training import (
     _shift_positions,
     corrupt_window,
     fit_normalisation,
+    noise_ratios,
+    parked_joints,
     train_model,
 )
 
@@ -163,6 +165,16 @@ def moving_cell(seed: int) -> list[Window]:
             joints[:, feature] = motion + rng.normal(0.0, 2e-4, SPEC.grid_points)
         data.append(Window(k + 1.0, rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), joints, 1 / 30, 1.0))
     return data
+
+
+def test_noise_ratio_is_about_1_for_noise_0_for_a_joint_that_never_changes_and_large_for_motion():
+    data = moving_cell(0)
+    for window in data:  # e never changes (an encoder that reads the same count)
+        window.joints[:, SPEC.joint_names.index('e')] = 0.25
+    ratios = dict(zip(SPEC.joint_names, noise_ratios(data, SPEC), strict=True))
+    assert ratios['e'] == 0.0 and ratios['f'] == pytest.approx(1.0, abs=0.15)
+    assert min(ratios[name] for name in 'abcd') > 20
+    assert parked_joints(data, SPEC) == ['e', 'f']
 
 
 def test_a_parked_joint_is_told_from_a_slow_one_by_its_own_noise_and_scaled_by_a_share_of_the_widest():
