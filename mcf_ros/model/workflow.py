@@ -179,7 +179,7 @@ def train_from_bags(
     normalisation, parked = fit_normalisation(train, spec)
     if parked:
         log(
-            f'  parked (position spread under {PARKED_NOISE_RATIO:g}x its own sample-to-sample noise): '
+            f'  parked (position spread at most {PARKED_NOISE_RATIO:g}x its own sample-to-sample noise): '
             f'{", ".join(parked)}; position and velocity scaled as if they spanned {PARKED_FLOOR_SHARE:.0%} '
             "of the widest joint's"
         )
