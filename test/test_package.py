@@ -73,8 +73,8 @@ def launch_arguments(path: Path) -> set[str]:
 def test_launch_files_declare_their_arguments():
     assert launch_arguments(ROOT / 'launch/replay.launch.py') == {'bag', 'rate', 'start_offset', 'model', 'rviz'}
     assert launch_arguments(ROOT / 'launch/monitor.launch.py') == {
-        'model', 'params_file', 'namespace', 'image_topic', 'image_transport', 'joint_topic', 'use_sim_time',
-        'log_level', 'autostart',
+        'model', 'params_file', 'namespace', 'cells', 'image_topic', 'image_transport', 'joint_topic',
+        'use_sim_time', 'log_level', 'autostart',
     }  # fmt: skip
 
 

@@ -34,7 +34,6 @@ from mcf_ros.processes import interrupt, wait_for_text
 FRAME_HZ = 30.0
 JOINT_HZ = 500.0
 WIDTH, HEIGHT = 640, 480
-FRAME_EVERY = round(JOINT_HZ / FRAME_HZ)  # joint ticks per frame
 ECHO_NODE = 'mcf_bench_echo'
 BENCH_DOMAIN = 97
 
@@ -193,7 +192,7 @@ def echo_main(cells: list[str]) -> int:
 class CellDriver:
     """Publishes one cell's camera and joint streams and records the latency of its output topic."""
 
-    def __init__(self, node, joint_names: list[str], cell: str, frame_offset: int):
+    def __init__(self, node, joint_names: list[str], cell: str, frame_offset: float):
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image, JointState
 
@@ -235,7 +234,10 @@ class CellDriver:
             self.modes.add(MODES[int(message.position[message.name.index('mode')])])
 
     def publish(self, tick: int) -> None:
-        """Publish tick `tick` of 500 Hz: a joint state, and a frame on every 1/30 s of this cell's offset."""
+        """Publish tick `tick` of 500 Hz: a joint state, and a frame when this cell's 30 Hz clock has ticked.
+
+        A cell's clock runs `frame_offset` frames ahead of the first cell's; its frames go out 32 or 34 ms apart.
+        """
         t = tick / JOINT_HZ
         joint = self._JointState(
             name=self._names,
@@ -245,7 +247,8 @@ class CellDriver:
         )
         joint.header.stamp = self._node.get_clock().now().to_msg()
         self._joints.publish(joint)
-        if (tick + self._frame_offset) % FRAME_EVERY == 0:
+        frames = math.floor(tick * FRAME_HZ / JOINT_HZ + self._frame_offset)
+        if frames > math.floor((tick - 1) * FRAME_HZ / JOINT_HZ + self._frame_offset):
             frame = self._Image(height=HEIGHT, width=WIDTH, encoding='rgb8', step=WIDTH * 3)
             frame.header.frame_id = 'cell_camera'
             frame.data = np.roll(self._pixels, tick, axis=1).tobytes()
@@ -372,7 +375,7 @@ def run_bench(
     node = rclpy.create_node('mcf_bench_cell', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    drivers = [CellDriver(node, joint_names, name, k * FRAME_EVERY // cells) for k, name in enumerate(names)]
+    drivers = [CellDriver(node, joint_names, name, k / cells) for k, name in enumerate(names)]
     done = threading.Event()
 
     def spin() -> None:
