@@ -95,3 +95,13 @@ def test_an_onnx_file_of_another_model_is_not_used_and_the_backend_says_why(ship
     )
     with torch.inference_mode():
         assert np.isfinite(detector.evidence(normal_like_windows(detector, 2))['camera_error']).all()
+
+
+def test_detectors_share_an_evidence_key_only_when_they_give_the_same_evidence(tmp_path):
+    """Cells in one process batch their windows by this key: same weights with other scales must not share."""
+    shipped = load_artifact(SHIPPED)
+    rescaled = load_artifact(SHIPPED)
+    rescaled.header['normalisation']['camera_cell_scale'][0] *= 2  # as a recalibration on new normal data would
+    keys = [Detector(artifact, 'cpu').evidence_key for artifact in (shipped, load_artifact(SHIPPED), rescaled)]
+    assert keys[0] == keys[1]
+    assert keys[2] != keys[0] and keys[2][0] == keys[0][0], 'the same weights, other evidence scales'

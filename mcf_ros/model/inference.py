@@ -1,5 +1,7 @@
 """A loaded artifact, ready to score windows on the CPU or a GPU."""
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,6 +231,16 @@ class Detector:
             raise ArtifactError(f'weights do not fit the model config in the header: {err}') from None
         self.model.eval()
         self.to(device)
+
+    @property
+    def evidence_key(self) -> tuple:
+        """Return what this detector's evidence depends on; detectors with equal keys give a window the same evidence.
+
+        The weights, the input and evidence scales, the window and model shape, the device and the backend.
+        """
+        shape = [self.normalisation.to_dict(), self.spec.to_dict(), self.model.config.to_dict()]
+        digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
+        return (self.artifact.model_id, digest, str(self.device), self.backend)
 
     def to(self, device: str) -> 'Detector':
         """Move the model to 'auto', 'cpu' or 'cuda' (dropping a compiled forward); return self."""

@@ -192,9 +192,8 @@ class MonitorNode(LifecycleNode):
             threads = self.param('cpu_threads')
             # torch's CPU thread count is per thread (OpenMP): set it on the thread that runs the model.
             inference = self._own_inference = InferenceThread(setup=lambda: torch.set_num_threads(threads))
-        # Cells whose monitors run one model on one backend share its batches.
-        key = (self.detector.artifact.model_id, str(self.detector.device), self.detector.backend)
-        self.worker = inference.lane(self._evidence, self._publish, key)
+        # Cells whose monitors give the same evidence (one model, its scales, one backend) share its batches.
+        self.worker = inference.lane(self._evidence, self._publish, self.detector.evidence_key)
         image_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=self.param('image_queue_depth'),
