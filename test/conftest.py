@@ -45,7 +45,7 @@ def clean_shared_memory():
 def driver_cell(tmp_path_factory):
     """A short simulated cell at 128x96 (normal, and with a camera and a kinematics fault), and a maker of its
     driver-habit variants: `variant('nan_effort,gripper')` -> (normal, faults) bag directories, made once."""
-    from mcf_process import run_mcf
+    from mcf_process import run_mcf_together
 
     from mcf_ros.sim.drivers import parse_habits, rewrite_bag
 
@@ -53,8 +53,8 @@ def driver_cell(tmp_path_factory):
     size = ['--width', '128', '--height', '96']
     runs = {'normal': ['--seed', '11', '--duration', '30'], 'faults': ['--seed', '12', '--duration', '30']}
     runs['faults'] += ['--faults', 'camera_black,joint_offset']
-    for name, args in runs.items():
-        result = run_mcf('sim', '--out', str(root / name), *size, *args, timeout=300)
+    simulations = [['sim', '--out', str(root / name), *size, *args] for name, args in runs.items()]
+    for result in run_mcf_together(*simulations, timeout=300):
         assert result.returncode == 0, result.stderr
 
     def variant(habits: str) -> tuple[Path, Path]:

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MCF = [sys.executable, '-m', 'mcf_ros']
@@ -11,6 +12,12 @@ MCF = [sys.executable, '-m', 'mcf_ros']
 def run_mcf(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run `mcf ARGS` to completion and capture its output."""
     return subprocess.run([*MCF, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_mcf_together(*commands: list[str], timeout: float = 120) -> list[subprocess.CompletedProcess]:
+    """Run independent `mcf` commands at the same time (each sim uses about one core); results in order."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda command: run_mcf(*command, timeout=timeout), commands))
 
 
 def start_mcf(*args: str, log: Path) -> subprocess.Popen:

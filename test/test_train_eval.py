@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from mcf_process import run_mcf
+from mcf_process import run_mcf, run_mcf_together
 from synthetic_bags import write_camera_joint_bag
 
 from mcf_ros.model import bag_eval
@@ -29,8 +29,8 @@ def cell(tmp_path_factory):
         'normal': ['--seed', '1', '--duration', '30'],
         'faults': ['--seed', '2', '--duration', '30', '--faults', 'camera_black,joint_offset'],
     }
-    for name, args in runs.items():
-        result = run_mcf('sim', '--out', str(root / name), *small, *args, timeout=300)
+    simulations = [['sim', '--out', str(root / name), *small, *args] for name, args in runs.items()]
+    for result in run_mcf_together(*simulations, timeout=300):
         assert result.returncode == 0, result.stderr
     result = run_mcf(
         'train', '--bag', str(root / 'normal'), '--out', str(root / 'model.mcf'), '--epochs', '2', '--image-size', '32'

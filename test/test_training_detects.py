@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from mcf_process import run_mcf
+from mcf_process import run_mcf, run_mcf_together
 
 from mcf_ros.data.labels import read_labels
 
@@ -36,9 +36,13 @@ AFTERMATH_S = 8.0  # after a fault the cycle channel may take this long to settl
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp('training')
     physical = 'collision,heavy_payload'
-    steps = [
+    simulations = [
         ['sim', '--out', str(root / 'normal'), '--duration', '180', '--seed', '901'],
         ['sim', '--out', str(root / 'world'), '--duration', '150', '--seed', '903', '--faults', physical],
+    ]
+    for result in run_mcf_together(*simulations, timeout=600):
+        assert result.returncode == 0, result.stderr
+    steps = [
         ['inject', str(root / 'world'), '--out', str(root / 'test'), '--seed', '904', '--faults', ','.join(EVAL_FAULTS),
          '--drift-rate', '0.1'],
         ['train', '--bag', str(root / 'normal'), '--out', str(root / 'model.mcf'), '--epochs', '8'],
