@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -61,6 +62,18 @@ def test_synchronizer_pairs_a_frame_with_the_nearest_joint_state_within_slop():
     assert pairs[-1] == (150 * 10**6, 149 * 10**6)
     frames.signalMessage(stamped(Image(), 101))  # its partner was consumed
     assert len(pairs) == 2
+
+
+def test_a_header_stamped_with_an_rclpy_time_is_cached_and_synchronised():
+    """As the ROS 2 package does: the monitor stamps the joint states it parses from CDR bytes so."""
+    source, frames = SimpleFilter(), SimpleFilter()
+    cache = Cache(source, cache_size=3)
+    sync = ApproximateTimeSynchronizer([frames, cache], queue_size=10, slop=0.003)
+    pairs = []
+    sync.registerCallback(lambda frame, joint: pairs.append(joint.header.stamp))
+    source.signalMessage(SimpleNamespace(header=SimpleNamespace(stamp=at(100))))
+    frames.signalMessage(stamped(Image(), 101))
+    assert cache.getLastestTime() == at(100) and pairs == [at(100)]
 
 
 def test_synchronizer_drops_a_message_older_than_a_full_queue():

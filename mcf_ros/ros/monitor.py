@@ -4,8 +4,9 @@
 - activate: move the model to its device, start the inference thread and the subscriptions.
 - deactivate / cleanup: stop and free them.
 
-Joint states feed a message_filters Cache; an ApproximateTimeSynchronizer pairs each frame (raw or
-compressed, `image_transport`) with a joint state near its stamp, and the frame then closes a
+Joint states arrive as CDR bytes and are read in place by the parser `mcf eval` uses for bags (rclpy
+never builds a JointState); they feed a message_filters Cache, and an ApproximateTimeSynchronizer
+pairs each frame (raw or compressed, `image_transport`) with a joint state near its stamp, and the frame then closes a
 window over the buffered joints (the same WindowBuilder `mcf eval` uses: the model's joints are
 taken by name from whichever messages carry them, other joints are counted and ignored). Windows
 are scored on their own thread, newest first. When one stream goes quiet for `stale_after_s`, the
@@ -25,6 +26,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -46,7 +48,7 @@ from std_msgs.msg import Bool, Float32
 from visualization_msgs.msg import MarkerArray
 
 from mcf_ros import ros_env
-from mcf_ros.data.messages import stamp_ns
+from mcf_ros.data.messages import joint_state_fields, stamp_ns
 from mcf_ros.data.windows import RejectedInputError, Window, WindowBuilder
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import load_artifact
@@ -60,7 +62,7 @@ from mcf_ros.ros.diagnostics import fill_status
 from mcf_ros.ros.modes import StreamModes
 from mcf_ros.ros.parameters import RELIABILITY, check_choices, declare_parameters
 from mcf_ros.ros.runtime import rcl_reason, stop_event
-from mcf_ros.ros.seams import BACKENDS, ApproximateTimeSynchronizer, Cache, Subscriber, Updater
+from mcf_ros.ros.seams import BACKENDS, ApproximateTimeSynchronizer, Cache, SimpleFilter, Subscriber, Updater
 from mcf_ros.ros.visuals import markers_message, overlay_message
 from mcf_ros.ros.worker import InferenceThread, Lane
 
@@ -70,6 +72,16 @@ RCLInvalidROSArgsError = rclpy_implementation.RCLInvalidROSArgsError
 LATENCY_WINDOWS = 1000
 LOG_EVERY_S = 10.0
 SWITCH_INTERVAL_S = 0.0005
+
+
+class ParsedJointState:
+    """A joint state as the synchronizer sees it: names and a header stamp (an rclpy Time, taken as it is)."""
+
+    __slots__ = ('header', 'name')
+
+    def __init__(self, stamp_ns: int, names: tuple[str, ...]):
+        self.header = SimpleNamespace(stamp=Time(nanoseconds=stamp_ns, clock_type=ClockType.ROS_TIME))
+        self.name = names
 
 
 @dataclass
@@ -203,15 +215,16 @@ class MonitorNode(LifecycleNode):
         image_sub = Subscriber(
             self, self.camera.message_type, self.camera.topic, qos_profile=image_qos, qos_overriding_options=overrides
         )
-        joint_sub = Subscriber(
-            self, JointState, self.param('joint_topic'), qos_profile=joint_qos, qos_overriding_options=overrides
-        )
-        joint_sub.registerCallback(self._on_joint_state)
-        joint_cache = Cache(joint_sub, self.sync_queue_size)
+        joint_sub = self.create_subscription(
+            JointState, self.param('joint_topic'), self._on_joint_state, joint_qos,
+            qos_overriding_options=overrides, raw=True,
+        )  # fmt: skip
+        self._joint_states = SimpleFilter()  # the parsed joint states, as a message_filters source
+        joint_cache = Cache(self._joint_states, self.sync_queue_size)
         image_sub.registerCallback(self._on_frame)  # before the synchronizer: frames are checked first
         sync = ApproximateTimeSynchronizer([image_sub, joint_cache], self.sync_queue_size, self.sync_slop_s)
         sync.registerCallback(self._on_synchronised)
-        self._subscriptions_in_use = [image_sub.sub, joint_sub.sub]
+        self._subscriptions_in_use = [image_sub.sub, joint_sub]
         # Stream loss is judged on the steady clock: under sim time a stalled /clock must not hide it.
         self._tick_timer = self.create_timer(
             1.0 / spec.camera_hz, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME)
@@ -295,23 +308,31 @@ class MonitorNode(LifecycleNode):
 
     # Input
 
-    def _on_joint_state(self, message: JointState) -> None:
+    def _on_joint_state(self, data: bytes) -> None:
         """Every joint state goes to the window builder's buffer as it arrives (windows use only the past).
 
         One that carries none of the model's joints (a gripper on the same topic) is counted as
-        ignored; it neither feeds the model nor keeps the kinematics stream alive.
+        ignored; it neither feeds the model nor keeps the kinematics stream alive. Every readable
+        one goes on to the synchronizer's cache, stamped.
         """
         self.counts['joint_states'] += 1
         try:
-            ignored = self.builder.add_joint_state(
-                stamp_ns(message) / 1e9, message.name, message.position, message.velocity, message.effort
-            )
+            stamp, names, position, velocity, effort = joint_state_fields(data)
         except RejectedInputError as err:
             self._reject(err)
             return
+        try:
+            ignored = self.builder.add_joint_state(stamp / 1e9, names, position, velocity, effort)
+        except RejectedInputError as err:
+            self._reject(err)
+            ignored = None
+        # After the builder has it: a frame waiting for this joint state closes its window over it.
+        self._joint_states.signalMessage(ParsedJointState(stamp, names))
+        if ignored is None:
+            return
         if ignored:
             self.ignored_joints.update(ignored)
-            if len(ignored) == len(message.name):
+            if len(ignored) == len(names):
                 self.counts['joint_states_ignored'] += 1
                 return
         self.modes.arrived('kinematics', time.monotonic())
@@ -334,7 +355,7 @@ class MonitorNode(LifecycleNode):
         if self.mode == 'degraded-kinematics':
             self._close_window(message, joints_lost=True)
 
-    def _on_synchronised(self, image, _joint_state: JointState) -> None:
+    def _on_synchronised(self, image, _joint_state: 'ParsedJointState') -> None:
         self._close_window(image, joints_lost=False)
 
     def _tick(self) -> None:

@@ -16,11 +16,11 @@ from rosbags.image import image_to_cvimage
 from mcf_ros.data.images import RAW_CHANNELS, check_image_layout
 
 try:
-    from message_filters import ApproximateTimeSynchronizer, Cache, Subscriber
+    from message_filters import ApproximateTimeSynchronizer, Cache, SimpleFilter, Subscriber
 
     _SYNC = 'message_filters'
 except ImportError:
-    from mcf_ros.ros.standins.message_filters import ApproximateTimeSynchronizer, Cache, Subscriber
+    from mcf_ros.ros.standins.message_filters import ApproximateTimeSynchronizer, Cache, SimpleFilter, Subscriber
 
     _SYNC = 'stand-in'
 
@@ -85,7 +85,10 @@ else:
 
 BACKENDS = {'sync': _SYNC, 'diagnostics': _DIAGNOSTICS, 'images': _IMAGES}
 
-__all__ = ['BACKENDS', 'ApproximateTimeSynchronizer', 'Cache', 'DiagnosticStatusWrapper', 'Subscriber', 'Updater']
+__all__ = [
+    'BACKENDS', 'ApproximateTimeSynchronizer', 'Cache', 'DiagnosticStatusWrapper', 'SimpleFilter', 'Subscriber',
+    'Updater',
+]  # fmt: skip
 
 
 def check_image(message, resolution: tuple[int, int] | None = None) -> None:

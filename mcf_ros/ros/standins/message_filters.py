@@ -3,7 +3,8 @@
 Same constructors, `registerCallback` and chaining as the ROS 2 package. The synchronizer
 matches as it does for two inputs: when a message arrives, it is paired with the nearest queued
 message of each other input, the set is emitted if its stamps span less than `slop`, and the
-matched messages are forgotten. Stamps are rclpy Time objects taken from `header.stamp`.
+matched messages are forgotten. Stamps are rclpy Time objects taken from `header.stamp`, which may
+be a builtin_interfaces Time message or, as the ROS 2 package also accepts, an rclpy Time.
 """
 
 import threading
@@ -13,7 +14,8 @@ from rclpy.time import Time
 
 
 def _stamp(message) -> Time:
-    return Time.from_msg(message.header.stamp)
+    stamp = message.header.stamp
+    return stamp if hasattr(stamp, 'nanoseconds') else Time.from_msg(stamp)
 
 
 class SimpleFilter:
