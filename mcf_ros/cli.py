@@ -287,6 +287,33 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Refit a model's scales, cycle and threshold on new normal bags (same weights); write a new artifact."""
+    from mcf_ros.model.artifact import Artifact
+    from mcf_ros.model.onnx_backend import onnx_beside
+    from mcf_ros.model.recalibration import recalibrate
+
+    output_path(args.out, '--out', directory=False)
+    done = recalibrate(args.model, args.bag, args.out, args.false_alarms_per_hour, log=to_stderr)
+    header, record = done.header, done.header['recalibration']
+    calibration = header['calibration']
+    print(f'model {Artifact(header, {}).model_id} -> {args.out} (the weights of {done.source_id}, recalibrated)')
+    target = calibration['target_false_alarms_per_hour']
+    print(
+        f'  threshold {record["threshold_before"]:.2f} -> {calibration["threshold"]:.2f} (normal tail units, '
+        f'the tail scales refitted too) for <= {target:g} false alarm/h'
+    )
+    print(
+        f'  new held-out normal running ({done.held_out_minutes:.1f} min): model {done.source_id} scored '
+        f'{done.source_above:.1%} of its windows above its threshold and raised {done.source_false_alarms} '
+        f'false alarm(s); recalibrated, {done.new_false_alarms} (on the windows it was fitted to)'
+    )
+    print(f'  cycle channel {header["cycle_channel"]["reason"]}')
+    if onnx_beside(args.model).is_file():
+        print(f'  the ONNX file beside {args.model} names its model: `mcf export --onnx {args.out}` for this one')
+    return 0
+
+
 def run_inspect(args: argparse.Namespace) -> int:
     """Report what a bag holds, whether it can train a model, and (with --model) whether it fits one.
 
@@ -494,6 +521,17 @@ def build_parser() -> argparse.ArgumentParser:
         help='keep the cycle channel silent (a program without a fixed cycle, or one that changes pace)',
     )  # fmt: skip
     train.set_defaults(run=run_train)
+
+    calibrate = commands.add_parser(
+        'calibrate', help="refit a model's scales, cycle and threshold on new normal bags, keeping its weights"
+    )
+    calibrate.add_argument('--model', required=True, help='model artifact to recalibrate (left as it is)')
+    calibrate.add_argument('--bag', action='append', required=True, help='new normal bag directory (repeatable)')
+    calibrate.add_argument('--out', required=True, help='new model artifact to write')
+    calibrate.add_argument(
+        '--false-alarms-per-hour', type=positive_float, help="calibration target (default: the model's)"
+    )
+    calibrate.set_defaults(run=run_calibrate)
 
     inspect = commands.add_parser(
         'inspect',

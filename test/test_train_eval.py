@@ -297,3 +297,38 @@ def test_a_freshly_trained_model_scores_a_fault_bag_the_same_in_onnxruntime(cell
     evidence = torch_detector.evidence(windows[:1]).keys()  # what the model computes, before the calibration
     assert_same_evidence({key: got[key] for key in evidence}, {key: expected[key] for key in evidence})
     np.testing.assert_allclose(got['anomaly_score'], expected['anomaly_score'], rtol=SCORE_RELATIVE)
+
+
+def test_calibrate_writes_a_new_model_with_the_same_weights_and_leaves_the_source_as_it_was(cell, tmp_path):
+    source = cell / 'model.mcf'
+    before = source.read_bytes()
+    out = tmp_path / 'recalibrated.mcf'
+    result = run_mcf('calibrate', '--model', str(source), '--bag', str(cell / 'normal'), '--out', str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert source.read_bytes() == before, 'the source artifact was changed'
+    old, new = load_artifact(source), load_artifact(out)
+    assert new.header['weights_sha256'] == old.header['weights_sha256']
+    assert new.model_id != old.model_id and new.header['recalibration']['source_model_id'] == old.model_id
+    # Refitted on the bag the source was trained on, split the same way: the same scales, cycle and threshold.
+    for key in ('calibration', 'normalisation', 'cycle_channel'):
+        assert new.header[key] == old.header[key], key
+    threshold = old.header['calibration']['threshold']
+    assert f'threshold {threshold:.2f} -> {threshold:.2f}' in result.stdout
+    assert f'the weights of {old.model_id}, recalibrated' in result.stdout
+
+
+def test_calibrate_refuses_fault_bags_and_a_cell_the_model_finds_mostly_anomalous(cell, tmp_path):
+    from mcf_ros.errors import UserError
+    from mcf_ros.model.recalibration import recalibrate
+
+    source = cell / 'model.mcf'
+    with pytest.raises(UserError, match='has labelled faults'):
+        recalibrate(str(source), [str(cell / 'faults')], str(tmp_path / 'a.mcf'), log=lambda _: None)
+    artifact = load_artifact(source)
+    header = {key: value for key, value in artifact.header.items() if key not in ('format_version', 'weights_sha256')}
+    # A threshold under the normal running's every score stands for a cell the model no longer explains.
+    header['calibration'] = {**header['calibration'], 'threshold': -1.0}
+    save_artifact(tmp_path / 'strict.mcf', header, artifact.state_dict)
+    with pytest.raises(UserError, match='looks unlike what it was trained on'):
+        recalibrate(str(tmp_path / 'strict.mcf'), [str(cell / 'normal')], str(tmp_path / 'b.mcf'), log=lambda _: None)
+    assert not (tmp_path / 'b.mcf').exists()

@@ -34,8 +34,15 @@ class Artifact:
 
     @property
     def model_id(self) -> str:
-        """Return a short id: the first 12 hex digits of the weights' SHA-256."""
-        return self.header['weights_sha256'][:12]
+        """Return a short id: the first 12 hex digits of the weights' SHA-256.
+
+        A recalibrated model (`mcf calibrate`: the same weights) hashes its recalibration record in too.
+        """
+        digest = self.header['weights_sha256']
+        if 'recalibration' in self.header:
+            record = json.dumps(self.header['recalibration'], sort_keys=True)
+            digest = hashlib.sha256(f'{digest}{record}'.encode()).hexdigest()
+        return digest[:12]
 
 
 def save_artifact(path: str | Path, header: dict, state_dict: dict) -> Artifact:

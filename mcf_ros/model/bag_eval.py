@@ -8,10 +8,11 @@ change to any of them retrains the baselines.
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mcf_ros.data.dataset import InputTally, all_bag_windows, camera_topic_of
+from mcf_ros.data.inspection import BagInspection
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.preflight import model_findings
 from mcf_ros.data.windows import Window, WindowSpec
@@ -40,10 +41,19 @@ def training_code_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict, list[Window], Detector]:
-    """Score every window of a bag with a model; return (scored arrays, metrics, windows, detector)."""
-    detector = Detector(load_artifact(model), device)
-    detector.compile(onnx_beside(model))
+@dataclass
+class BagWindows:
+    """A bag cut into a model's windows: what it holds, the camera read, the spec at its frame rate, the tally."""
+
+    inspection: BagInspection
+    camera_topic: str
+    spec: WindowSpec
+    windows: list[Window]
+    tally: InputTally
+
+
+def model_windows(detector: Detector, model: str, bag: str) -> BagWindows:
+    """Cut a bag into `detector`'s windows; raise UserError if the bag does not fit the model or gives none."""
     topics = detector.artifact.header['modalities']
     joint_topic = topics['kinematics']['topic']
     inspection = inspect_for(bag, topics['camera']['topic'], joint_topic)
@@ -57,6 +67,15 @@ def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict
     windows = all_bag_windows(bag, spec, camera_topic, joint_topic, camera.resolution, tally)
     if not windows:
         raise UserError('\n  '.join([f'{bag} gives no windows', *tally.lines()]))
+    return BagWindows(inspection, camera_topic, spec, windows, tally)
+
+
+def evaluate_bag(model: str, bag: str, device: str = 'auto') -> tuple[dict, dict, list[Window], Detector]:
+    """Score every window of a bag with a model; return (scored arrays, metrics, windows, detector)."""
+    detector = Detector(load_artifact(model), device)
+    detector.compile(onnx_beside(model))
+    cut = model_windows(detector, model, bag)
+    spec, camera_topic, tally, windows = cut.spec, cut.camera_topic, cut.tally, cut.windows
     scored = detector.score(windows)
     metrics = detection_metrics(scored, read_labels(bag), spec.length_s, spec.camera_hz)
     metrics['model_id'] = detector.artifact.model_id
