@@ -197,6 +197,7 @@ def run_sim(args: argparse.Namespace) -> int:
             height=args.height,
             fault_duration_s=args.fault_duration,
             cell=args.cell,
+            light=args.light,
         )
     except ValueError as err:
         raise UserError(str(err)) from None
@@ -470,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--width', type=image_side, help="camera image width in pixels (default: the cell's)")
     sim.add_argument('--height', type=image_side, help="camera image height in pixels (default: the cell's)")
     sim.add_argument('--fault-duration', type=positive_float, help='seconds each fault is active (default: per fault)')
+    sim.add_argument(
+        '--light', type=positive_float, default=1.0, metavar='FACTOR',
+        help="the cell's lamps at FACTOR times their brightness, a cell relit (default 1; 0.2 to 3)",
+    )  # fmt: skip
     sim.add_argument('--list-faults', action='store_true', help='describe every fault and exit')
     sim.add_argument(
         '--driver', default='', metavar='HABITS', help='comma-separated driver habits to publish with (--list-drivers)'

@@ -220,3 +220,14 @@ def test_sensor_faults_change_only_their_sensor_and_only_inside_their_window(sen
         assert (position, effort, frame, lost_joints, lost_frames) == (0, 0, 0, 0, 0), (
             f'sensor data differ outside fault windows in {window_text(start, end)}'
         )
+
+
+def test_a_relit_cell_changes_only_the_brightness_of_its_frames():
+    runs = {
+        light: Recording(SimConfig(duration_s=6.0, seed=SEED, width=32, height=32, light=light)) for light in (1.0, 1.3)
+    }
+    lit, relit = runs[1.0], runs[1.3]
+    assert lit.joints.keys() == relit.joints.keys() and lit.frames.keys() == relit.frames.keys()
+    assert all(np.array_equal(lit.joints[stamp], relit.joints[stamp]) for stamp in lit.joints)
+    brightness = np.mean([relit.frames[s].mean() / lit.frames[s].mean() for s in lit.frames])
+    assert 1.15 < brightness < 1.35, f'lamps at 1.3x made the frames {brightness:.2f}x as bright'

@@ -317,7 +317,7 @@ def test_calibrate_writes_a_new_model_with_the_same_weights_and_leaves_the_sourc
     assert f'the weights of {old.model_id}, recalibrated' in result.stdout
 
 
-def test_calibrate_refuses_fault_bags_and_a_cell_the_model_finds_mostly_anomalous(cell, tmp_path):
+def test_calibrate_refuses_fault_bags_and_a_cell_the_model_scores_far_beyond_its_threshold(cell, tmp_path):
     from mcf_ros.errors import UserError
     from mcf_ros.model.recalibration import recalibrate
 
@@ -326,8 +326,8 @@ def test_calibrate_refuses_fault_bags_and_a_cell_the_model_finds_mostly_anomalou
         recalibrate(str(source), [str(cell / 'faults')], str(tmp_path / 'a.mcf'), log=lambda _: None)
     artifact = load_artifact(source)
     header = {key: value for key, value in artifact.header.items() if key not in ('format_version', 'weights_sha256')}
-    # A threshold under the normal running's every score stands for a cell the model no longer explains.
-    header['calibration'] = {**header['calibration'], 'threshold': -1.0}
+    # A threshold far under the normal running's scores stands for a cell the model no longer explains.
+    header['calibration'] = {**header['calibration'], 'threshold': 1e-3}
     save_artifact(tmp_path / 'strict.mcf', header, artifact.state_dict)
     with pytest.raises(UserError, match='looks unlike what it was trained on'):
         recalibrate(str(tmp_path / 'strict.mcf'), [str(cell / 'normal')], str(tmp_path / 'b.mcf'), log=lambda _: None)

@@ -46,6 +46,9 @@ WORN_DAMPING_S, WORN_FRICTION_RAD = 0.05, 0.005  # as fractions of each joint's 
 Sink = Callable[[str, int, bytes], None]
 
 
+MIN_LIGHT, MAX_LIGHT = 0.2, 3.0
+
+
 @dataclass
 class SimConfig:
     """What to simulate. Image size in pixels; duration in seconds of sim time.
@@ -61,10 +64,13 @@ class SimConfig:
     height: int | None = None
     fault_duration_s: float | None = None
     cell: str = 'ur5e'
+    light: float = 1.0  # the cell's lamps at this multiple of their brightness: a cell relit
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f'unknown cell {self.cell!r}; choose one of {", ".join(CELLS)}')
+        if not MIN_LIGHT <= self.light <= MAX_LIGHT:
+            raise ValueError(f'--light {self.light:g} is outside {MIN_LIGHT:g} to {MAX_LIGHT:g}')
         design = CELLS[self.cell]
         self.task = self.task or next(iter(design.tasks))
         if self.task not in design.tasks:
@@ -126,6 +132,16 @@ def required_duration(faults: list[str], fault_duration_s: float | None = None) 
     return _schedule(faults, fault_duration_s)[1]
 
 
+def relight(model: mujoco.MjModel, factor: float) -> None:
+    """Scale every lamp of the cell (the headlight and the scene's lights) by `factor`, as a new lamp does."""
+    if factor == 1.0:
+        return
+    headlight = model.vis.headlight
+    headlight.ambient, headlight.diffuse = headlight.ambient * factor, headlight.diffuse * factor
+    model.light_ambient *= factor
+    model.light_diffuse *= factor
+
+
 class CellSimulator:
     """Runs the cell and hands every serialized message to a sink as (topic, stamp_ns, cdr_bytes)."""
 
@@ -134,6 +150,7 @@ class CellSimulator:
         self.design = CELLS[config.cell]
         self.cell = self.design.build()
         self.model = self.cell.model
+        relight(self.model, config.light)
         self.data = mujoco.MjData(self.model)
         pacing = self.design.pacing(config.duration_s, np.random.default_rng([config.seed, 4]))
         cycle = self.design.tasks[config.task]
