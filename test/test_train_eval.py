@@ -62,6 +62,10 @@ def test_the_artifact_records_whether_the_cycle_channel_is_on_and_why(cell, tmp_
     assert result.returncode == 0, result.stderr
     assert 'cycle channel off (--no-cycle): the cycle channel stays silent' in result.stdout
     assert load_artifact(tmp_path / 'm.mcf').header['cycle_channel']['on'] is False
+    result = run_mcf('calibrate', '--model', str(tmp_path / 'm.mcf'), '--bag', str(cell / 'normal'), '--out',
+                     str(tmp_path / 'r.mcf'))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert 'cycle channel off (--no-cycle)' in result.stdout, 'a recalibration turned --no-cycle back on'
 
 
 def test_a_model_refuses_frames_of_another_camera_resolution(cell, tmp_path):

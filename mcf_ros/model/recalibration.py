@@ -22,14 +22,13 @@ from mcf_ros.model.artifact import load_artifact, save_artifact
 from mcf_ros.model.bag_eval import model_windows
 from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector
-from mcf_ros.model.workflow import TrainingData, calibrated, fingerprint
+from mcf_ros.model.workflow import NO_CYCLE_REASON, TrainingData, calibrated, fingerprint
 
 # Refuse when the new normal windows' median score is above this multiple of the source's threshold.
 # UR5e development probes (60 s, seed 880, the shipped model): the cell relit with its lamps at 0.85,
 # 1.15 and 1.3 times scores a median of 0.64, 1.25 and 2.29 thresholds; the same cell running its
 # other program (weld_seam), 5.9; lamps at 0.6 and 1.6 times, 5.2 and 6.8.
 FAR_BEYOND = 4.0
-NO_CYCLE = 'off (--no-cycle)'
 
 
 @dataclass
@@ -67,7 +66,7 @@ def recalibrate(
         )
     header = {key: value for key, value in artifact.header.items() if key not in ('format_version', 'weights_sha256')}
     target = target_false_alarms_per_hour or header['calibration']['target_false_alarms_per_hour']
-    use_cycle = not header['cycle_channel']['reason'].startswith(NO_CYCLE)
+    use_cycle = header['cycle_channel']['reason'] != NO_CYCLE_REASON  # as the source was trained
     header = calibrated(header, artifact.state_dict, data, 'cpu', target, use_cycle)
     header['recalibration'] = {
         'source_model_id': artifact.model_id,

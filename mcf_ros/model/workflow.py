@@ -38,6 +38,8 @@ from mcf_ros.model.training import (
     train_model,
 )
 
+NO_CYCLE_REASON = 'off (--no-cycle): the cycle channel stays silent'
+
 
 def fingerprint(inspections: list[BagInspection]) -> str:
     """Return a SHA-256 over each bag's topics, message count and time span: which data trained the model."""
@@ -272,7 +274,7 @@ def learn_cycle(
     {'on': bool, 'reason': what the training summary says}.
     """
     if not use_cycle:
-        return None, {'on': False, 'reason': 'off (--no-cycle): the cycle channel stays silent'}
+        return None, {'on': False, 'reason': NO_CYCLE_REASON}
     cycle = fit_cycle(np.array([w.end_s for w in train]), joint_paths(train, joint_count), joint_count)
     if cycle is None:
         reason = f'off: no cycle learnt (the arm rests nowhere, or came home fewer than {MIN_CYCLES} times)'
