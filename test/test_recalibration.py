@@ -1,5 +1,5 @@
 """A relit cell: the shipped model raises false alarms on it, and `mcf calibrate` on 5 min of it quiets them
-while the catalogue's faults stay detected. Slow (about 25 min on 2 cores): `python -m pytest -m slow
+while the catalogue's faults stay detected. Slow (18 min on 2 cores): `python -m pytest -m slow
 test/test_recalibration.py`. The seeds are UR5e development seeds; docs/evaluation.md has the record."""
 
 import json
