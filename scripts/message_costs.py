@@ -41,6 +41,7 @@ def synchronised_cache():
 
 
 def main() -> None:
+    """Print the per-message costs, each a mean over many calls."""
     cv2.setNumThreads(1)
     spec = Detector(load_artifact(share_dir() / 'models' / 'ur5e_cell.mcf')).spec
     raw = []
@@ -63,7 +64,10 @@ def main() -> None:
     build = per_call_us(fields, lambda f: builder.add_joint_state(f[0] / 1e9, *f[1:]))
     sync = per_call_us([ParsedJointState(f[0], f[1]) for f in fields], cache.signalMessage)
     total = parse + build + sync
-    print(f'  CDR bytes: parse {parse:.1f} us + builder {build:.1f} us + Cache and synchronizer {sync:.1f} us = {total:.1f} us')
+    print(
+        f'  CDR bytes: parse {parse:.1f} us + builder {build:.1f} us + Cache and synchronizer {sync:.1f} us '
+        f'= {total:.1f} us'
+    )
 
     image = Image(height=480, width=640, encoding='rgb8', step=1920)
     image.data = np.random.default_rng(0).integers(0, 256, 480 * 1920, dtype=np.uint8).tobytes()
