@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from mcf_ros.data.dataset import MIN_WINDOWS, training_split
 from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.errors import UserError
 from mcf_ros.model.artifact import load_artifact, save_artifact
@@ -98,18 +97,8 @@ def _new_normal(
             resolution = cut.inspection.cameras[cut.camera_topic].resolution
             data = TrainingData([], cut.spec, cut.camera_topic, resolution)
         data.inspections.append(cut.inspection)
-        data.tallies[bag] = cut.tally
-        windows = [w for w in cut.windows if w.joints is not None]
-        train, holdout = training_split(windows)
-        data.train += train
-        data.holdout += holdout
-        held_out.append(holdout)
-        log(f'{bag}: {len(windows)} windows ({len(windows) / cut.spec.camera_hz:.0f} s)')
-    if len(data.train) < MIN_WINDOWS or len(data.holdout) < MIN_WINDOWS:
-        raise UserError(
-            f'too little new normal running: {len(data.train)} windows for the cycle and {len(data.holdout)} '
-            f'held out (at least {MIN_WINDOWS} of each; record longer)'
-        )
+        held_out.append(data.add_bag(bag, cut.windows, cut.tally, log))
+    data.check_enough()
     return data, held_out
 
 

@@ -66,6 +66,21 @@ class TrainingData:
     holdout: list[Window] = field(default_factory=list)
     tallies: dict[str, InputTally] = field(default_factory=dict)
 
+    def add_bag(self, path: str, windows: list[Window], tally: InputTally, log: Callable[[str], None]) -> list[Window]:
+        """Split one normal bag's windows that have joints (see training_split); return its held-out ones."""
+        self.tallies[path] = tally
+        windows = [w for w in windows if w.joints is not None]
+        train, holdout = training_split(windows)
+        self.train += train
+        self.holdout += holdout
+        log(f'{path}: {len(windows)} windows ({len(windows) / self.spec.camera_hz:.0f} s)')
+        return holdout
+
+    def check_enough(self) -> None:
+        """Raise UserError (see too_little_data) unless both splits hold MIN_WINDOWS."""
+        if len(self.train) < MIN_WINDOWS or len(self.holdout) < MIN_WINDOWS:
+            raise UserError(too_little_data(self))
+
 
 def training_data(
     bags: list[str], camera_topic: str, joint_topic: str, image_size: int, joints: list[str] | None = None,
@@ -94,15 +109,9 @@ def training_data(
     spec = infer_spec(inspections, topic, joint_topic, image_size, joints)
     data = TrainingData(inspections, spec, topic, next(iter(resolutions.values())))
     for path in bags:
-        tally = data.tallies[path] = InputTally()
-        windows = all_bag_windows(path, spec, topic, joint_topic, data.resolution, tally)
-        windows = [w for w in windows if w.joints is not None]
-        train, holdout = training_split(windows)
-        data.train += train
-        data.holdout += holdout
-        log(f'{path}: {len(windows)} windows ({len(windows) / spec.camera_hz:.0f} s)')
-    if len(data.train) < MIN_WINDOWS or len(data.holdout) < MIN_WINDOWS:
-        raise UserError(too_little_data(data))
+        tally = InputTally()
+        data.add_bag(path, all_bag_windows(path, spec, topic, joint_topic, data.resolution, tally), tally, log)
+    data.check_enough()
     return data
 
 
