@@ -17,6 +17,7 @@ ROS_WHEELS = [
     'ros-rmw-fastrtps-cpp',
     'ros-sensor-msgs',
     'ros-std-msgs',
+    'ros-std-srvs',
     'ros-diagnostic-msgs',
     'ros-visualization-msgs',
     'ros-rosgraph-msgs',

@@ -273,7 +273,7 @@ def run_train(args: argparse.Namespace) -> int:
     header = train_from_bags(
         args.bag, args.out, args.camera_topic, args.joint_topic, config, device, args.image_size,
         args.false_alarms_per_hour, log=to_stderr, progress=progress,
-        resume=args.resume, joints=args.joints, use_cycle=not args.no_cycle,
+        resume=args.resume, joints=args.joints, use_cycle=not args.no_cycle, init_from=args.init_from,
     )  # fmt: skip
     training, calibration = header['training'], header['calibration']
     line.finish(f'{training["epochs"]} epochs in {training["seconds"]:.0f} s')
@@ -517,6 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
         '--false-alarms-per-hour', type=positive_float, default=1.0, help='calibration target (default 1)'
     )
     train.add_argument('--resume', action='store_true', help="continue an interrupted run from OUT's .ckpt")
+    train.add_argument(
+        '--init-from', metavar='MODEL',
+        help="start from another model's weights (another cell's: what fits; the rest starts fresh)",
+    )  # fmt: skip
     train.add_argument(
         '--joints', type=lambda text: [name for name in text.split(',') if name], metavar='A,B',
         help='the joints to model (default: every joint that moves in the training data)',

@@ -4,11 +4,13 @@
 2. the shipped default-cell model, or with `train` a model trained on a fresh normal run;
 3. start the monitor node and a recorder as their own processes, and replay the bag into the
    node over DDS (confined to this host and a private domain);
-4. read back what the node published (`monitor_output/`);
+4. read back what the node published (`monitor_output/`), and the clip it wrote of each flag
+   episode (`clips/`, with `episodes.jsonl`);
 5. write the report (`report/report.md` and PNGs) and return the summary.
 The flags in the report are the node's, as received over DDS; nothing is scored offline.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import numpy as np
 
 from mcf_ros import ros_env
 from mcf_ros.data.bags import BagReader
+from mcf_ros.data.clips import EPISODE_LOG
 from mcf_ros.data.labels import read_labels
 from mcf_ros.data.messages import parse, stamp_ns
 from mcf_ros.errors import UserError
@@ -50,6 +53,7 @@ class DemoResult:
     metrics: dict
     report: Path
     recorded: Path
+    episodes: list[dict]  # the node's episode log, one per clip
 
 
 def _mcf(*args: str) -> list[str]:
@@ -94,7 +98,8 @@ def monitor_bag(bag: Path, model: Path, out: Path, line: ProgressLine) -> Path:
     logs.mkdir(exist_ok=True)
     node_log, record_log, replay_log = logs / 'monitor.log', logs / 'record.log', logs / 'replay.log'
     node_command = [sys.executable, '-m', 'mcf_ros.ros.monitor', '--autostart', '--ros-args',
-                    '-p', f'model_path:={model}', '-p', 'use_sim_time:=true']  # fmt: skip
+                    '-p', f'model_path:={model}', '-p', 'use_sim_time:=true',
+                    '-p', f'clip_dir:={out / "clips"}']  # fmt: skip
     with node_log.open('w') as node_out, record_log.open('w') as record_out:
         node = subprocess.Popen(node_command, stdout=node_out, stderr=subprocess.STDOUT)
         recorder = subprocess.Popen(
@@ -146,6 +151,12 @@ def read_node_output(recorded: Path) -> tuple[dict, list[float]]:
     return scored, [f['latency_ms'] for f in fields]
 
 
+def read_episode_log(clip_dir: Path) -> list[dict]:
+    """Return the node's episode records (`episodes.jsonl`); none if it wrote no clip."""
+    log = clip_dir / EPISODE_LOG
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
 def run_demo(
     out: Path, fast: bool, train_model: bool, faults: list[str] | None, log: Callable[[str], None]
 ) -> DemoResult:  # fmt: skip
@@ -175,7 +186,8 @@ def run_demo(
     line.finish(f'model {artifact.model_id} ({model})')
     line = ProgressLine('demo 3/4 monitor')
     recorded = monitor_bag(bag, model, out, line)
-    line.finish(f'node output recorded -> {recorded}')
+    episodes = read_episode_log(out / 'clips')
+    line.finish(f'node output recorded -> {recorded}; {len(episodes)} clips -> {out / "clips"}')
     line = ProgressLine('demo 4/4 report')
     scored, latency_ms = read_node_output(recorded)
     labels = read_labels(bag)
@@ -192,7 +204,7 @@ def run_demo(
         source='the monitor node over DDS (mcf demo)',
     )  # fmt: skip
     line.finish(f'report -> {out / "report" / "report.md"}')
-    return DemoResult(fault_rows(scored, labels), metrics, out / 'report' / 'report.md', recorded)
+    return DemoResult(fault_rows(scored, labels), metrics, out / 'report' / 'report.md', recorded, episodes)
 
 
 def summary_table(result: DemoResult) -> str:
@@ -209,6 +221,8 @@ def summary_table(result: DemoResult) -> str:
         f'{metrics["normal_hours"] * 3600:.0f} s of normal running',
         f'latency frame -> scores in the node: p50 {metrics["latency_ms"]["p50"]:.1f} ms, '
         f'p99 {metrics["latency_ms"]["p99"]:.1f} ms; demo took {metrics["demo_seconds"]:.0f} s',
+        f'clips: {len(result.episodes)} flag episodes, each in a bag that replays ({EPISODE_LOG} beside them):',
+        *(f'  {e["blame"]:11} {e["duration_s"]:5.1f} s  {e["clip"] or e.get("clip_missing")}' for e in result.episodes),
         f'report: {result.report}',
     ]
     return '\n'.join(lines)

@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -108,12 +109,19 @@ def test_every_relative_link_in_the_docs_resolves():
 
 
 def test_the_node_reference_names_every_diagnostics_key(node):
+    from mcf_ros.data.clips import ClipWriter
     from mcf_ros.ros.diagnostics import fill_status
     from mcf_ros.ros.seams import DiagnosticStatusWrapper
 
     node.counts.update(rejected_image_step=1, rejected_joint_effort_not_finite=2)
     node.ignored_joints.add('gripper_joint')
-    stat = fill_status(DiagnosticStatusWrapper(), node)
+    node.clip_writer = SimpleNamespace(counts=dict.fromkeys(ClipWriter.COUNTS, 0), last_error='disk full')
+    node.clips = SimpleNamespace(trimmed=0)
+    node.feedback = {'marks': 1, 'raised': 'camera_error x1.20', 'model': 'cell_feedback.mcf'}
+    try:
+        stat = fill_status(DiagnosticStatusWrapper(), node)
+    finally:
+        node.clip_writer = node.clips = node.feedback = None
     rows = table(NODE_DOC, '`/diagnostics` keys')
     documented = {key for row in rows for key in re.findall(r'`([a-z0-9_<>]+)`', row[0])}
     reasons = set(re.findall(r'`([a-z_]+)`', next(row[1] for row in rows if row[0] == '`rejected_<reason>`')))

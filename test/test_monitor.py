@@ -15,6 +15,9 @@ import pytest
 from lifecycle_msgs.msg import Transition
 from live_cell import MONITOR, LiveCell, start_monitor, stop_process
 from mcf_process import run_mcf, start_mcf, wait_for_line
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
 from synthetic_bags import write_camera_joint_bag
 
 from mcf_ros.data.bags import BagReader
@@ -25,6 +28,7 @@ from mcf_ros.model.artifact import load_artifact
 ERROR = 2  # diagnostic_msgs/DiagnosticStatus.ERROR
 OUTPUTS = ['/mcf_monitor/scores', '/mcf_monitor/anomaly', '/diagnostics']
 FAULTS = 'camera_black,collision,joint_spikes'
+RELIT = 1.08  # lamps a little brighter: the shipped model's attention shifts and camera false alarms repeat
 DIAGNOSTIC_KEYS = ('frames_hz', 'joint_states_hz', 'windows_dropped', 'frames_unmatched', 'latency_p50_ms',
                    'latency_p99_ms', 'device', 'model_id', 'mode')  # fmt: skip
 
@@ -94,6 +98,64 @@ def test_replayed_bag_gives_the_same_flags_as_offline_eval(fault_bag, tmp_path):
         assert key in last, f'/diagnostics lacks {key}: {last}'
     assert int(last['windows_scored']) == len(scores)
     assert last['model_id'] == load_artifact('models/ur5e_cell.mcf').model_id and last['device'] == 'cpu'
+
+
+@pytest.fixture(scope='module')
+def relit_bag(tmp_path_factory):
+    """The cell with its lamps at RELIT times their brightness: the shipped model's false alarms repeat."""
+    root = tmp_path_factory.mktemp('relit')
+    bag = root / 'relit'
+    result = run_mcf('sim', '--out', str(bag), '--duration', '30', '--seed', '892', '--light', str(RELIT), timeout=300)
+    assert result.returncode == 0, result.stderr
+    result = run_mcf('eval', '--model', 'models/ur5e_cell.mcf', '--bag', str(bag), '--report', str(root / 'offline'))
+    assert result.returncode == 0, result.stderr
+    offline = json.loads((root / 'offline' / 'metrics.json').read_text())
+    assert offline['false_alarm_episodes'] >= 3, 'the relit cell does not repeat its false alarm: no test'
+    return bag
+
+
+def test_mark_normal_suppresses_a_repeated_false_alarm_and_never_a_fault_after_it(relit_bag, fault_bag, tmp_path):
+    faults, _ = fault_bag
+    log, feedback_dir = tmp_path / 'monitor.log', tmp_path / 'feedback'
+    monitor = start_monitor(
+        log, 'model_path:=models/ur5e_cell.mcf', 'use_sim_time:=true', f'feedback_dir:={feedback_dir}'
+    )  # fmt: skip
+    episodes = []
+    latched = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    try:
+        wait_for_line(log, 'active on', timeout=30)
+        cell = LiveCell(publish=False)
+        cell.node.create_subscription(
+            String, '/mcf_monitor/episodes', lambda m: episodes.append(json.loads(m.data)), latched
+        )
+        with cell:
+            relit = start_mcf(
+                'replay', str(relit_bag), '--wait-for-subscribers', '20', '--quiet', log=tmp_path / 'r.log'
+            )
+            cell.wait_for(lambda: episodes, 40, 'a first false alarm')
+            reply = cell._call(Trigger, '/mcf_monitor/mark_normal', Trigger.Request(), timeout=10)
+            marked_at = time.monotonic()
+            assert relit.wait(60) == 0
+            time.sleep(1.0)
+            after_mark = cell.scores_between(marked_at + 1.0, math.inf)  # the flag clears within its persistence
+            run_mcf('replay', str(faults), '--quiet', timeout=90)
+            time.sleep(1.0)
+            fault_scores = [(stamp, fields) for t, stamp, fields in cell.received.scores if t > marked_at + 5]
+            diagnostics = cell.last_diagnostics()[3]
+    finally:
+        assert stop_process(monitor) == 0, log.read_text()[-3000:]
+    print(f'\n{reply.message}')
+    assert reply.success, reply.message
+    (saved,) = feedback_dir.glob('ur5e_cell_feedback_*.mcf')
+    model = load_artifact(saved)
+    assert model.header['recalibration']['source_model_id'] == load_artifact('models/ur5e_cell.mcf').model_id
+    assert diagnostics['feedback_marks'] == '1' and diagnostics['model_id'] == model.model_id
+    assert len(after_mark) >= 20 * 30, 'the relit bag ended too soon after the mark to show anything'
+    assert not any(fields['is_anomaly'] for fields in after_mark), 'the same false alarm came back'
+    for label in read_labels(faults):
+        inside = [fields for stamp, fields in fault_scores if label.start_s <= stamp <= label.end_s + 1.0]
+        assert any(fields['is_anomaly'] for fields in inside), f'{label.kind} was not flagged after the mark'
+        assert all(fields['model_id'] == int(model.model_id, 16) for fields in inside)
 
 
 def test_a_looping_bag_restarts_the_windows_instead_of_mixing_old_and_new_data(tmp_path):

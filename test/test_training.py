@@ -19,6 +19,7 @@ from mcf_ros.model.training import (
     noise_ratios,
     parked_joints,
     train_model,
+    transfer_weights,
 )
 
 SPEC = WindowSpec(joint_names=tuple('abcdef'), image_size=16, grid_hz=10.0)
@@ -189,3 +190,28 @@ def test_a_parked_joint_is_told_from_a_slow_one_by_its_own_noise_and_scaled_by_a
         motion = CHANNELS[c] in ('position', 'velocity')
         expected = std[feature] if j != f else PARKED_FLOOR_SHARE * widest if motion else 1e-3
         assert normalisation.std[feature] == pytest.approx(expected, rel=1e-5), (CHANNELS[c], j)
+
+
+def test_weights_transfer_where_their_shapes_fit_and_the_joint_sized_layers_start_fresh():
+    other_arm = ModelConfig(**{**MODEL.to_dict(), 'joint_features': 14 * 3})  # a YuMi's 14 joints
+    source = MCFAutoencoder(other_arm).state_dict()
+    model = MCFAutoencoder(MODEL)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    copied, fresh = transfer_weights(model, source)
+    after = model.state_dict()
+    assert any(name.startswith('camera_encoder.') for name in copied) and any(n.startswith('fusion.') for n in copied)
+    assert fresh and all(name.startswith(('kinematics_encoder.', 'kinematics_decoder.')) for name in fresh)
+    assert all(torch.equal(after[name], source[name]) for name in copied)
+    assert all(torch.equal(after[name], before[name]) for name in fresh)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_training_from_another_models_weights_starts_from_them(device):
+    first_loss = [train(TrainConfig(epochs=1, seed=seed), device=device).holdout_loss[0] for seed in (0, 1)]
+    data, held = windows(96, 0), windows(32, 1)
+    trained = train(TrainConfig(epochs=3, seed=0), device=device).model.state_dict()
+    normalisation, _ = fit_normalisation(data, SPEC)
+    resumed = train_model(
+        data, held, SPEC, normalisation, MODEL, TrainConfig(epochs=1, seed=0), torch.device(device), initial=trained
+    )
+    assert resumed.holdout_loss[0] < min(first_loss), 'starting from trained weights is no better than from scratch'

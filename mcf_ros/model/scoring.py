@@ -261,6 +261,7 @@ class StreamScorer:
         self._spread = {channel: TrailingMax(self.span_s) for channel in self.SPREAD}
         self._flag = PersistentFlag(self.calibration.persistence)
         self._lag = CycleLag(self._cycle) if self._cycle else None
+        self.last_z: dict = {}  # the z values of the last window (operator feedback reads them)
 
     def step(self, end_s: float, evidence: dict) -> dict:
         """Score one window from its raw evidence: attention, joint_path, channels but DERIVED, BLAME_ONLY, locality."""
@@ -280,6 +281,7 @@ class StreamScorer:
         for channel in self.SPREAD:
             z[channel] = self._spread[channel].push(end_s, z[channel])
         combined = combine(z)
+        self.last_z = z
         raised = self._flag.update(bool(combined['anomaly'] > calibration.threshold))
         return {
             'attention_shift': raw['attention_shift'],

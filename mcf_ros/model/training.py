@@ -167,14 +167,30 @@ def train_model(
     progress: Callable[[int, float, float], None] | None = None,
     checkpoint: Path | None = None,
     resume: bool = False,
+    initial: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train the MCF autoencoder on `train`, tracking the clean reconstruction loss on `holdout`.
 
     After every epoch the full training state goes to `checkpoint`; with `resume`, training
     continues from it, and the result equals that of an uninterrupted run with the same seed.
+    `initial`: weights to start from (another model's, `transfer_weights`) instead of random ones.
     """
     with _deterministic(device):
-        return _train(train, holdout, spec, normalisation, model_config, config, device, progress, checkpoint, resume)
+        return _train(
+            train, holdout, spec, normalisation, model_config, config, device, progress, checkpoint, resume, initial
+        )
+
+
+def transfer_weights(model: torch.nn.Module, source: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Copy into `model` every tensor of `source` with the same name and shape; return (copied, left as they were).
+
+    Between cells with other joints, the layers sized by the joints stay fresh and the rest (the
+    camera's encoder and decoder, the fusion) start from what the source model learnt.
+    """
+    own = model.state_dict()
+    copied = [name for name, tensor in own.items() if name in source and source[name].shape == tensor.shape]
+    model.load_state_dict({**own, **{name: source[name] for name in copied}})
+    return copied, [name for name in own if name not in copied]
 
 
 @contextmanager
@@ -194,10 +210,13 @@ def _deterministic(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.benchmark = before[1]
 
 
-def _train(train, holdout, spec, normalisation, model_config, config, device, progress, checkpoint, resume):
+def _train(train, holdout, spec, normalisation, model_config, config, device, progress, checkpoint, resume, initial):
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model = MCFAutoencoder(model_config).to(device)
+    model = MCFAutoencoder(model_config)
+    if initial is not None:
+        transfer_weights(model, initial)
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, config.learning_rate, total_steps=config.epochs * ((len(train) - 1) // config.batch_size + 1)

@@ -24,10 +24,10 @@ from mcf_ros.data.dataset import (
 from mcf_ros.data.inspection import BagInspection, inspect_bag
 from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.errors import UserError
-from mcf_ros.model.artifact import Artifact, save_artifact
+from mcf_ros.model.artifact import Artifact, load_artifact, save_artifact
 from mcf_ros.model.cycle import MIN_CYCLES, CycleReference, cycle_trouble, fit_cycle
 from mcf_ros.model.inference import Detector, joint_paths, pick_device
-from mcf_ros.model.mcf import KINEMATICS, ModelConfig
+from mcf_ros.model.mcf import KINEMATICS, MCFAutoencoder, ModelConfig
 from mcf_ros.model.report import loss_curve_png
 from mcf_ros.model.scoring import calibrate
 from mcf_ros.model.training import (
@@ -36,6 +36,7 @@ from mcf_ros.model.training import (
     TrainConfig,
     fit_normalisation,
     train_model,
+    transfer_weights,
 )
 
 NO_CYCLE_REASON = 'off (--no-cycle): the cycle channel stays silent'
@@ -159,6 +160,27 @@ def summary_lines(data: TrainingData, joint_topic: str) -> list[str]:
     return lines
 
 
+def _initial_weights(path: str, model_config: ModelConfig, log: Callable[[str], None]) -> tuple[dict, dict]:
+    """Return the weights of the model at `path` to start training from, and the record of what they gave."""
+    source = load_artifact(path)
+    theirs = source.header['model']
+    if theirs.get('fusion', 'mcf') != model_config.fusion or theirs['image_size'] != model_config.image_size:
+        raise UserError(
+            f'--init-from {path}: a {theirs.get("fusion", "mcf")} model on {theirs["image_size"]}-pixel images; this '
+            f'training is {model_config.fusion} on {model_config.image_size}-pixel images (--image-size)'
+        )
+    copied, fresh = transfer_weights(MCFAutoencoder(model_config), source.state_dict)
+    if not copied:
+        raise UserError(f'--init-from {path}: none of its weights fit this model')
+    log(
+        f'starting from model {source.model_id} ({path}): {len(copied)} of {len(copied) + len(fresh)} weight tensors'
+        + (f'; fresh (sized by other joints or windows): {", ".join(fresh)}' if fresh else '')
+    )
+    record = {'model_id': source.model_id, 'path': str(Path(path).resolve()), 'tensors_copied': len(copied),
+              'tensors_fresh': fresh}  # fmt: skip
+    return source.state_dict, record
+
+
 def train_from_bags(
     bags: list[str],
     out: str,
@@ -174,11 +196,14 @@ def train_from_bags(
     fusion: str = 'mcf',
     joints: list[str] | None = None,
     use_cycle: bool = True,
+    init_from: str | None = None,
 ) -> dict:
     """Train and calibrate on normal bags; write the artifact; return its header.
 
     `use_cycle` False keeps the cycle channel silent (`mcf train --no-cycle`), as it is when the arm
-    has no cycle or held-out normal running does not keep to the one learnt.
+    has no cycle or held-out normal running does not keep to the one learnt. `init_from`: a model
+    (of another cell, say) whose weights training starts from where their shapes fit (`mcf train
+    --init-from`); everything fitted after training is fitted afresh.
     """
     checkpoint = Path(out).with_suffix('.ckpt')
     if resume and not checkpoint.is_file():
@@ -195,9 +220,11 @@ def train_from_bags(
             "of the widest joint's"
         )
     model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
+    initial, init_record = _initial_weights(init_from, model_config, log) if init_from else (None, None)
     result = train_model(
-        train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume
-    )
+        train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume,
+        initial,
+    )  # fmt: skip
     loss_curve_png(Path(out).with_suffix('.loss.png'), result.train_loss, result.holdout_loss)
     camera = data.inspections[0].cameras[data.camera_topic]
     header = {
@@ -232,6 +259,7 @@ def train_from_bags(
             'seconds': round(result.seconds, 1),
             'train_loss': result.train_loss,
             'holdout_loss': result.holdout_loss,
+            **({'init_from': init_record} if init_record else {}),
         },
         'calibration': {},
     }

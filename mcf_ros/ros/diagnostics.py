@@ -46,6 +46,13 @@ def fill_status(stat, monitor):
         values['ignored_joints'] = ', '.join(sorted(monitor.ignored_joints))
     for key in sorted(k for k in counts if k.startswith('rejected_')):
         values[key] = counts[key]
+    values['episodes'] = counts['episodes']
+    writer, clips = monitor.clip_writer, monitor.clips
+    if writer is not None:
+        values.update(writer.counts)
+        values['clip_input_trimmed'] = clips.trimmed if clips else 0
+        if writer.last_error:
+            values['last_clip_error'] = writer.last_error
     latency = monitor.latency_snapshot()
     if len(latency):
         values['latency_p50_ms'] = f'{np.percentile(latency, 50):.2f}'
@@ -53,7 +60,11 @@ def fill_status(stat, monitor):
     detector = monitor.detector
     values['device'] = str(detector.device) if detector else 'none'
     values['inference_backend'] = detector.backend if detector else 'none'
-    values['model_id'] = detector.artifact.model_id if detector else 'none'
+    values['model_id'] = monitor.model_id if detector else 'none'
+    if monitor.feedback:
+        values['feedback_marks'] = monitor.feedback['marks']
+        values['feedback_raised'] = monitor.feedback['raised']
+        values['feedback_model'] = monitor.feedback['model']
     values['image_transport'] = monitor.param('image_transport')
     values['backends'] = ', '.join(f'{k}={v}' for k, v in BACKENDS.items())
     for key, value in values.items():

@@ -19,6 +19,9 @@ Run: `ros2 run mcf_ros monitor --autostart --ros-args --params-file config/monit
 `python -m mcf_ros.ros.monitor --autostart`.
 """
 
+import datetime
+import functools
+import json
 import math
 import os
 import sys
@@ -26,6 +29,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
@@ -37,21 +41,27 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.experimental import EventsExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.serialization import serialize_message
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from rclpy.utilities import remove_ros_args
 from rclpy.wait_for_message import wait_for_message
 from sensor_msgs.msg import Image, JointState
-from std_msgs.msg import Bool, Float32
+from std_msgs.msg import Bool, Float32, String
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from mcf_ros import ros_env
-from mcf_ros.data.messages import joint_state_fields, stamp_ns
+from mcf_ros.data.clips import ClipKeeper, ClipWriter
+from mcf_ros.data.images import COMPRESSED_IMAGE, IMAGE
+from mcf_ros.data.messages import JOINT_STATE, joint_state_cdr, joint_state_fields, stamp_ns
 from mcf_ros.data.windows import RejectedInputError, Window, WindowBuilder
 from mcf_ros.errors import UserError
-from mcf_ros.model.artifact import load_artifact
+from mcf_ros.model.artifact import load_artifact, save_artifact
+from mcf_ros.model.episodes import Episode, EpisodeTracker
+from mcf_ros.model.feedback import apply_feedback, excess, with_scales
 from mcf_ros.model.inference import Detector
 from mcf_ros.model.onnx_backend import onnx_beside
 from mcf_ros.model.scoring import StreamScorer
@@ -72,6 +82,9 @@ RCLInvalidROSArgsError = rclpy_implementation.RCLInvalidROSArgsError
 LATENCY_WINDOWS = 1000
 LOG_EVERY_S = 10.0
 SWITCH_INTERVAL_S = 0.0005
+EPISODES_LATCHED = 100  # ~/episodes keeps this many for late subscribers
+RING_SHARE = 0.9  # of clip_max_mb, for the input kept in memory (a clip also holds scores and bag overhead)
+FEEDBACK_MEMORY_S = 600.0  # ~/mark_normal can mark a stretch within this many seconds of the newest window
 
 
 class ParsedJointState:
@@ -111,6 +124,11 @@ class MonitorNode(LifecycleNode):
         self.error: str | None = None
         self.detector: Detector | None = None
         self.worker: Lane | None = None
+        self.clips: ClipKeeper | None = None
+        self.clip_writer: ClipWriter | None = None
+        self.episode_fields: dict = {}  # what every episode record carries: the model id in use
+        self.feedback: dict | None = None  # the last ~/mark_normal that changed the calibration
+        self._mark_normal = None
         self.rate_marks = {'frames': (0, time.monotonic()), 'joint_states': (0, time.monotonic())}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOWS)
         self._last_logged: dict[str, float] = {}
@@ -152,6 +170,10 @@ class MonitorNode(LifecycleNode):
             self.detector.stream()  # refuses an artifact without calibration
         except UserError as err:
             return self._fail(f'cannot configure: {err}')
+        self.header = self.detector.artifact.header  # the calibration in use; ~/mark_normal saves new ones
+        self.feedback = None
+        self.model_id = self.detector.artifact.model_id
+        self.episode_fields['model_id'] = self.model_id
         spec = self.detector.spec
         calibration = self.detector.calibration
         self.calibration = replace(
@@ -171,6 +193,12 @@ class MonitorNode(LifecycleNode):
         self.pub_scores = self.create_lifecycle_publisher(JointState, '~/scores', 10)
         self.pub_markers = self.create_lifecycle_publisher(MarkerArray, '~/markers', 10)
         self.pub_overlay = self.create_lifecycle_publisher(Image, '~/overlay', 2)
+        latched = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=EPISODES_LATCHED,
+            reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )  # fmt: skip
+        self.pub_episodes = self.create_lifecycle_publisher(String, '~/episodes', latched)
+        self._mark_normal = self.create_service(Trigger, '~/mark_normal', self._on_mark_normal)
         self.error = None
         self.get_logger().info(
             f'model {self.detector.artifact.model_id} ({path}): joints {list(spec.joint_names)}, '
@@ -225,6 +253,17 @@ class MonitorNode(LifecycleNode):
         sync = ApproximateTimeSynchronizer([image_sub, joint_cache], self.sync_queue_size, self.sync_slop_s)
         sync.registerCallback(self._on_synchronised)
         self._subscriptions_in_use = [image_sub.sub, joint_sub]
+        self.episodes = EpisodeTracker()
+        self.last_episode: Episode | None = None
+        self._recent_evidence: deque[tuple[float, np.ndarray]] = deque(
+            maxlen=math.ceil(FEEDBACK_MEMORY_S * spec.camera_hz)
+        )  # (window end, excess per scored channel), for ~/mark_normal
+        self._joint_topic, self._image_topic = joint_sub.topic_name, image_sub.sub.topic_name
+        try:
+            self._start_clips()
+        except UserError as err:
+            self._stop_streams()
+            return self._fail(f'cannot activate: {err}')
         # Stream loss is judged on the steady clock: under sim time a stalled /clock must not hide it.
         self._tick_timer = self.create_timer(
             1.0 / spec.camera_hz, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME)
@@ -234,6 +273,23 @@ class MonitorNode(LifecycleNode):
             f'{self.param("joint_topic")}, sync slop {1e3 * self.sync_slop_s:.1f} ms, queues {self.sync_queue_size}'
         )
         return super().on_activate(state)
+
+    def _start_clips(self) -> None:
+        """With a clip_dir: keep the recent input and write a clip per flag episode (UserError if it cannot)."""
+        clip_dir = self.param('clip_dir')
+        if not clip_dir:
+            return
+        max_bytes = self.param('clip_max_mb') * 10**6
+        topics = {
+            self._image_topic: COMPRESSED_IMAGE if self.camera.compressed else IMAGE,
+            self._joint_topic: JOINT_STATE,
+            self.pub_scores.topic_name: JOINT_STATE,
+        }
+        self.clip_writer = ClipWriter(clip_dir, topics, max_bytes, self.episode_fields, self._announce)
+        self.clips = ClipKeeper(
+            self.param('clip_pre_s'), self.param('clip_post_s'), int(RING_SHARE * max_bytes), self.clip_writer.submit
+        )
+        self.get_logger().info(f'clips of each flag episode -> {clip_dir} (at most {self.param("clip_max_mb")} MB)')
 
     def _check_live_joint_names(self, qos: QoSProfile) -> None:
         """Raise UserError if the joint states arriving within `joint_check_timeout_s` lack a model joint.
@@ -295,16 +351,32 @@ class MonitorNode(LifecycleNode):
         if self._own_inference is not None:
             self._own_inference.stop()
             self._own_inference = None
+        self._end_episodes()
         self.modes = StreamModes(self.param('stale_after_s'))
 
+    def _end_episodes(self) -> None:
+        """The streams stopped: end the episode under way, and write its clip and the queued ones."""
+        tracker = self.__dict__.pop('episodes', None)
+        if tracker is not None:
+            self._episodes_ended(tracker.finish())
+        if self.clips is not None:
+            self.clips.flush()
+            self.clips = None
+        if self.clip_writer is not None:
+            self.clip_writer.stop()
+            self.clip_writer = None
+
     def _release(self) -> None:
-        for name in ('pub_anomaly', 'pub_concept', 'pub_scores', 'pub_markers', 'pub_overlay'):
+        for name in ('pub_anomaly', 'pub_concept', 'pub_scores', 'pub_markers', 'pub_overlay', 'pub_episodes'):
             publisher = self.__dict__.pop(name, None)
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
         if self.detector is not None:
             self.detector.to('cpu')
             self.detector = None
+        if self._mark_normal is not None:
+            self.destroy_service(self._mark_normal)
+            self._mark_normal = None
 
     # Input
 
@@ -320,12 +392,14 @@ class MonitorNode(LifecycleNode):
             stamp, names, position, velocity, effort = joint_state_fields(data)
         except RejectedInputError as err:
             self._reject(err)
+            self._keep(self._joint_topic, None, len(data), data)
             return
         try:
             ignored = self.builder.add_joint_state(stamp / 1e9, names, position, velocity, effort)
         except RejectedInputError as err:
             self._reject(err)
             ignored = None
+        self._keep(self._joint_topic, None if ignored is None else stamp / 1e9, len(data), data)
         # After the builder has it: a frame waiting for this joint state closes its window over it.
         self._joint_states.signalMessage(ParsedJointState(stamp, names))
         if ignored is None:
@@ -347,13 +421,22 @@ class MonitorNode(LifecycleNode):
             rgb = self.camera.rgb(message)
         except RejectedInputError as err:
             self._reject(err)
+            self._keep(self._image_topic, None, len(message.data), functools.partial(serialize_message, message))
             return
+        self._keep(
+            self._image_topic, stamp_ns(message) / 1e9, len(message.data), functools.partial(serialize_message, message)
+        )
         self._last_frame = (message, rgb)
         self.counts['frames_valid'] += 1
         self.modes.arrived('camera', time.monotonic())
         self._frame_id = message.header.frame_id
         if self.mode == 'degraded-kinematics':
             self._close_window(message, joints_lost=True)
+
+    def _keep(self, topic: str, stamp_s: float | None, size: int, payload) -> None:
+        """Keep a message for the clips (when on), as received; None: a message whose stamp was not used."""
+        if self.clips is not None:
+            self.clips.add(topic, stamp_s, time.time_ns(), size, payload)
 
     def _on_synchronised(self, image, _joint_state: 'ParsedJointState') -> None:
         self._close_window(image, joints_lost=False)
@@ -443,10 +526,14 @@ class MonitorNode(LifecycleNode):
         # What controllers act on goes out first; what people look at, after.
         self.pub_anomaly.publish(Bool(data=bool(scored['is_anomaly'])))
         latency_ms = 1e3 * (time.monotonic() - job.received_s)
-        names, values = score_values(scored, job.mode, latency_ms, self.detector.artifact.model_id)
+        names, values = score_values(scored, job.mode, latency_ms, self.model_id)
         scores = JointState(name=names, position=values)
         scores.header.stamp, scores.header.frame_id = stamp, job.frame_id
         self.pub_scores.publish(scores)
+        self._keep(
+            self.pub_scores.topic_name, job.window.end_s, 16 * len(names),
+            functools.partial(joint_state_cdr, stamp_ns(scores), names, values, (), ()),
+        )  # fmt: skip
         self.pub_concept.publish(Float32(data=float(scored['concept_score'])))
         if self.pub_markers.get_subscription_count():
             self.pub_markers.publish(markers_message(scored, job.mode, stamp, job.frame_id, NODE_NAME))
@@ -454,6 +541,97 @@ class MonitorNode(LifecycleNode):
             self._publish_overlay(job, scored, stamp)
         with self._lock:
             self._latency_ms.append(latency_ms)
+            self._recent_evidence.append((job.window.end_s, excess(self.scorer.last_z, self.scorer.calibration)))
+        self._follow_episodes(job, scored)
+
+    def _follow_episodes(self, job: Job, scored: dict) -> None:
+        tracker = self.episodes
+        was_open = tracker.open_since_s is not None
+        ended = tracker.step(job.window.end_s, scored, job.mode)
+        self._episodes_ended(ended)
+        if tracker.open_since_s is not None and (ended or not was_open):
+            self.counts['episodes'] += 1
+            if self.clips is not None:
+                self.clips.episode_started(tracker.open_since_s, scored['blame'])
+
+    def _episodes_ended(self, ended: list[Episode]) -> None:
+        for episode in ended:
+            self.last_episode = episode
+            if self.clips is not None:
+                self.clips.episode_ended(episode)  # announced once its clip is written
+            else:
+                self._announce(episode.record(clip=None, **self.episode_fields))
+
+    # Operator feedback
+
+    def _on_mark_normal(self, _request, response):
+        """~/mark_normal: the last episode (or the last `mark_normal_s` seconds) was normal running."""
+        try:
+            response.message = self._mark_normal_stretch()
+            response.success = True
+        except UserError as err:
+            response.success, response.message = False, str(err)
+            self.get_logger().warning(f'~/mark_normal refused: {err}')
+        return response
+
+    def _mark_normal_stretch(self) -> str:
+        """Raise the scales the marked stretch needs, save the new artifact and score with it; return what changed."""
+        if not self.scoring:
+            raise UserError('the node is not active: nothing scored to mark')
+        with self._lock:
+            recent = list(self._recent_evidence)
+        if not recent:
+            raise UserError('no window scored yet')
+        seconds = self.param('mark_normal_s')
+        under_way = self.episodes.open_since_s
+        if seconds > 0:
+            start_s, end_s, what = recent[-1][0] - seconds, recent[-1][0], f'the last {seconds:g} s'
+        elif under_way is not None:
+            start_s, end_s, what = under_way, recent[-1][0], 'the episode under way'
+        elif self.last_episode is not None:
+            start_s, end_s, what = self.last_episode.start_s, self.last_episode.end_s, 'the last episode'
+        else:
+            raise UserError('no flag episode yet (set mark_normal_s to mark the last seconds instead)')
+        stretch = [row for end, row in recent if start_s <= end <= end_s]
+        if not stretch:
+            raise UserError(f'{what} ({start_s:.2f}-{end_s:.2f} s) is older than the {FEEDBACK_MEMORY_S:g} s kept')
+        marked = {'start_s': start_s, 'end_s': end_s, 'windows': len(stretch)}
+        header, factors = apply_feedback(
+            self.header, self.model_id, np.array(stretch), marked, self.calibration.threshold
+        )
+        raised = {channel: factor for channel, factor in factors.items() if factor > 1.0}
+        if not raised:
+            return f'{what} already scores below the threshold: nothing changed'
+        folder = Path(self.param('feedback_dir') or Path(os.environ.get('ROS_HOME', Path.home() / '.ros')) / 'mcf_ros')
+        stamp = datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%S')
+        path = folder / f'{Path(self.model_path).stem}_feedback_{stamp}.mcf'
+        try:
+            saved = save_artifact(path, header, self.detector.artifact.state_dict)
+        except OSError as err:
+            raise UserError(f'cannot save the recalibrated model to {path}: {err.strerror}') from None
+        source = self.model_id
+        self.header, self.model_id = saved.header, saved.model_id
+        self.episode_fields['model_id'] = self.model_id
+        self.calibration = with_scales(self.calibration, header)
+        self.scorer.calibration = self.calibration  # the inference thread takes it at its next window
+        changed = ', '.join(f'{channel} x{factor:.2f}' for channel, factor in raised.items())
+        self.feedback = {'marks': (self.feedback or {}).get('marks', 0) + 1, 'model': str(path), 'raised': changed}
+        message = (
+            f'{what} ({start_s:.2f}-{end_s:.2f} s, {len(stretch)} windows) marked normal: scales {changed}; '
+            f'model {self.model_id} (from {source}) saved to {path}; set model_path to it to keep it after a restart'
+        )
+        self.get_logger().warning(message)
+        self._diagnostics.force_update()
+        return message
+
+    def _announce(self, record: dict) -> None:
+        """Publish an ended episode on ~/episodes (JSON) and log it."""
+        self.pub_episodes.publish(String(data=json.dumps(record)))
+        clip = record['clip'] or record.get('clip_missing', 'no clip')
+        self.get_logger().info(
+            f'episode {record["start_s"]:.2f}-{record["end_s"]:.2f} s, peak {record["peak_score"]:.1f}, '
+            f'blame {record["blame"]}: {clip}'
+        )
 
     def _publish_overlay(self, job: Job, scored: dict, stamp) -> None:
         rate = self.param('overlay_hz')

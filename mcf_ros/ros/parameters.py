@@ -43,6 +43,16 @@ PARAMETERS = {
     'stale_after_s': (0.5, 'a stream silent this long is lost: the other is scored alone', _float_range(0.05, 60.0)),
     'diagnostics_period_s': (1.0, 'period of /diagnostics', _float_range(0.05, 60.0)),
     'overlay_hz': (10.0, 'largest ~/overlay rate (only while subscribed); 0 = off', _float_range(0.0, 1000.0)),
+    'clip_dir': ('', 'anomaly clips (one MCAP bag per flag episode) and episodes.jsonl go here; empty = off', {}),
+    'clip_pre_s': (5.0, 'a clip starts this long before its episode', _float_range(0.0, 120.0)),
+    'clip_post_s': (2.0, 'a clip ends this long after its episode', _float_range(0.0, 120.0)),
+    'clip_max_mb': (1000, 'clips in clip_dir take at most this (oldest removed first); bounds the input kept in memory',
+                    _int_range(1, 1_000_000)),
+    'mark_normal_s': (
+        0.0, '~/mark_normal marks the last N seconds as normal running; 0 = the last flag episode',
+        _float_range(0.0, 600.0),
+    ),
+    'feedback_dir': ('', 'models recalibrated by ~/mark_normal are saved here; empty = $ROS_HOME/mcf_ros (~/.ros)', {}),
     'inference_delay_s': (0.0, 'testing only: extra seconds per window (overload)', _float_range(0.0, 10.0)),
 }  # fmt: skip
 CHOICES = {
