@@ -133,6 +133,8 @@ BAD_INPUT = [
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--epochs', '0'], 'must be positive'),
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--image-size', '20'], 'multiple of 16'),
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--resume'], 'no checkpoint to resume from'),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--init-from', '{tmp}/no.mcf'], 'model not found'),
+    ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--init-from', '{file}'], 'not an mcf model artifact'),
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--camera-topic', '/nope'], 'Image topic /nope'),
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--device', 'tpu'], "invalid choice: 'tpu'"),
     ('train', ['--bag', '{bag}', '--out', '{tmp}/m.mcf', '--joints', 'elbow'], '--joints elbow: not on /joint_states'),

@@ -160,9 +160,10 @@ def summary_lines(data: TrainingData, joint_topic: str) -> list[str]:
     return lines
 
 
-def _initial_weights(path: str, model_config: ModelConfig, log: Callable[[str], None]) -> tuple[dict, dict]:
-    """Return the weights of the model at `path` to start training from, and the record of what they gave."""
-    source = load_artifact(path)
+def _initial_weights(
+    source: Artifact, path: str, model_config: ModelConfig, log: Callable[[str], None]
+) -> tuple[dict, dict]:  # fmt: skip
+    """Return the weights of `source` (the model at `path`) to start training from, and the record of what they gave."""
     theirs = source.header['model']
     if theirs.get('fusion', 'mcf') != model_config.fusion or theirs['image_size'] != model_config.image_size:
         raise UserError(
@@ -208,6 +209,7 @@ def train_from_bags(
     checkpoint = Path(out).with_suffix('.ckpt')
     if resume and not checkpoint.is_file():
         raise UserError(f'no checkpoint to resume from: {checkpoint}')
+    source = load_artifact(init_from) if init_from else None  # a missing or broken one fails before the data is read
     data = training_data(bags, camera_topic, joint_topic, image_size, joints, log)
     for line in summary_lines(data, joint_topic):
         log(line)
@@ -220,7 +222,7 @@ def train_from_bags(
             "of the widest joint's"
         )
     model_config = ModelConfig(image_size, spec.grid_points, spec.joint_features, fusion=fusion)
-    initial, init_record = _initial_weights(init_from, model_config, log) if init_from else (None, None)
+    initial, init_record = _initial_weights(source, init_from, model_config, log) if source else (None, None)
     result = train_model(
         train, holdout, spec, normalisation, model_config, config, pick_device(device), progress, checkpoint, resume,
         initial,
