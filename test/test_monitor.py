@@ -101,24 +101,35 @@ def test_replayed_bag_gives_the_same_flags_as_offline_eval(fault_bag, tmp_path):
 
 
 @pytest.fixture(scope='module')
-def relit_bag(tmp_path_factory):
-    """The cell with its lamps at RELIT times their brightness: the shipped model's false alarms repeat."""
+def relit_fault_bag(tmp_path_factory):
+    """The cell relit (lamps at RELIT times) with catalogue faults, and where the shipped model's flag rises offline."""
     root = tmp_path_factory.mktemp('relit')
     bag = root / 'relit'
-    result = run_mcf('sim', '--out', str(bag), '--duration', '30', '--seed', '892', '--light', str(RELIT), timeout=300)
+    result = run_mcf(
+        'sim', '--out', str(bag), '--duration', '36', '--seed', '893', '--light', str(RELIT), '--faults', FAULTS,
+        timeout=300,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     result = run_mcf('eval', '--model', 'models/ur5e_cell.mcf', '--bag', str(bag), '--report', str(root / 'offline'))
     assert result.returncode == 0, result.stderr
-    offline = json.loads((root / 'offline' / 'metrics.json').read_text())
-    assert offline['false_alarm_episodes'] >= 3, 'the relit cell does not repeat its false alarm: no test'
-    return bag
+    with (root / 'offline' / 'scores.csv').open() as handle:
+        rows = [(float(row['stamp_s']), row['is_anomaly'] == '1') for row in csv.DictReader(handle)]
+    rises = [t for (_, before), (t, now) in itertools.pairwise(rows) if now and not before]
+    return bag, rises
 
 
-def test_mark_normal_suppresses_a_repeated_false_alarm_and_never_a_fault_after_it(relit_bag, fault_bag, tmp_path):
-    faults, _ = fault_bag
+def outside(stamp_s: float, labels, after_s: float = 1.0 + 3 / 30) -> bool:
+    """Return whether a window ending at stamp_s is clear of every labelled fault (and of its last window and flag)."""
+    return all(not label.start_s <= stamp_s <= label.end_s + after_s for label in labels)
+
+
+def test_mark_normal_suppresses_a_repeated_false_alarm_and_never_a_fault_after_it(relit_fault_bag, tmp_path):
+    bag, offline_rises = relit_fault_bag
+    labels = read_labels(bag)
     log, feedback_dir = tmp_path / 'monitor.log', tmp_path / 'feedback'
     monitor = start_monitor(
-        log, 'model_path:=models/ur5e_cell.mcf', 'use_sim_time:=true', f'feedback_dir:={feedback_dir}'
+        log, 'model_path:=models/ur5e_cell.mcf', 'use_sim_time:=true', f'feedback_dir:={feedback_dir}',
+        'image_reliability:=reliable', 'image_queue_depth:=10',  # a frame lost to a busy machine is an alarm of its own
     )  # fmt: skip
     episodes = []
     latched = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -129,18 +140,12 @@ def test_mark_normal_suppresses_a_repeated_false_alarm_and_never_a_fault_after_i
             String, '/mcf_monitor/episodes', lambda m: episodes.append(json.loads(m.data)), latched
         )
         with cell:
-            relit = start_mcf(
-                'replay', str(relit_bag), '--wait-for-subscribers', '20', '--quiet', log=tmp_path / 'r.log'
-            )
+            replay = start_mcf('replay', str(bag), '--wait-for-subscribers', '20', '--quiet', log=tmp_path / 'r.log')
             cell.wait_for(lambda: episodes, 40, 'a first false alarm')
             reply = cell._call(Trigger, '/mcf_monitor/mark_normal', Trigger.Request(), timeout=10)
-            marked_at = time.monotonic()
-            assert relit.wait(60) == 0
+            assert replay.wait(60) == 0
             time.sleep(1.0)
-            after_mark = cell.scores_between(marked_at + 1.0, math.inf)  # the flag clears within its persistence
-            run_mcf('replay', str(faults), '--quiet', timeout=90)
-            time.sleep(1.0)
-            fault_scores = [(stamp, fields) for t, stamp, fields in cell.received.scores if t > marked_at + 5]
+            scores = [(stamp, fields) for _, stamp, fields in cell.received.scores]
             diagnostics = cell.last_diagnostics()[3]
     finally:
         assert stop_process(monitor) == 0, log.read_text()[-3000:]
@@ -150,10 +155,15 @@ def test_mark_normal_suppresses_a_repeated_false_alarm_and_never_a_fault_after_i
     model = load_artifact(saved)
     assert model.header['recalibration']['source_model_id'] == load_artifact('models/ur5e_cell.mcf').model_id
     assert diagnostics['feedback_marks'] == '1' and diagnostics['model_id'] == model.model_id
-    assert len(after_mark) >= 20 * 30, 'the relit bag ended too soon after the mark to show anything'
-    assert not any(fields['is_anomaly'] for fields in after_mark), 'the same false alarm came back'
-    for label in read_labels(faults):
-        inside = [fields for stamp, fields in fault_scores if label.start_s <= stamp <= label.end_s + 1.0]
+    marked_end = episodes[0]['end_s']
+    assert outside(marked_end, labels), 'the first episode was a fault, not the false alarm'
+    repeats = [t for t in offline_rises if t > marked_end + 1.0 and outside(t, labels)]
+    assert len(repeats) >= 3, f'the shipped model raises the false alarm again only {len(repeats)} times: no test'
+    after = [(stamp, fields) for stamp, fields in scores if stamp > marked_end + 1.0]
+    came_back = [stamp for stamp, fields in after if fields['is_anomaly'] and outside(stamp, labels)]
+    assert not came_back, f'the false alarm came back at {came_back[:5]} (offline it rose again at {repeats})'
+    for label in labels:
+        inside = [fields for stamp, fields in after if label.start_s <= stamp <= label.end_s + 1.0]
         assert any(fields['is_anomaly'] for fields in inside), f'{label.kind} was not flagged after the mark'
         assert all(fields['model_id'] == int(model.model_id, 16) for fields in inside)
 
