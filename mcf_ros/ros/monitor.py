@@ -603,7 +603,7 @@ class MonitorNode(LifecycleNode):
         if not raised:
             return f'{what} already scores below the threshold: nothing changed'
         folder = Path(self.param('feedback_dir') or Path(os.environ.get('ROS_HOME', Path.home() / '.ros')) / 'mcf_ros')
-        stamp = datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%S')
+        stamp = datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%S_%f')  # cells of one model: one file each
         path = folder / f'{Path(self.model_path).stem}_feedback_{stamp}.mcf'
         try:
             saved = save_artifact(path, header, self.detector.artifact.state_dict)
