@@ -421,11 +421,9 @@ class MonitorNode(LifecycleNode):
             rgb = self.camera.rgb(message)
         except RejectedInputError as err:
             self._reject(err)
-            self._keep(self._image_topic, None, len(message.data), functools.partial(serialize_message, message))
+            self._keep(self._image_topic, None, len(message.data), serialize_message, message)
             return
-        self._keep(
-            self._image_topic, stamp_ns(message) / 1e9, len(message.data), functools.partial(serialize_message, message)
-        )
+        self._keep(self._image_topic, stamp_ns(message) / 1e9, len(message.data), serialize_message, message)
         self._last_frame = (message, rgb)
         self.counts['frames_valid'] += 1
         self.modes.arrived('camera', time.monotonic())
@@ -433,10 +431,13 @@ class MonitorNode(LifecycleNode):
         if self.mode == 'degraded-kinematics':
             self._close_window(message, joints_lost=True)
 
-    def _keep(self, topic: str, stamp_s: float | None, size: int, payload) -> None:
-        """Keep a message for the clips (when on), as received; None: a message whose stamp was not used."""
+    def _keep(self, topic: str, stamp_s: float | None, size: int, payload, *args) -> None:
+        """Keep a message for the clips (when on): its bytes, or `payload(*args)` serializes it when written.
+
+        `stamp_s` None: a message whose stamp was not used.
+        """
         if self.clips is not None:
-            self.clips.add(topic, stamp_s, time.time_ns(), size, payload)
+            self.clips.add(topic, stamp_s, time.time_ns(), size, functools.partial(payload, *args) if args else payload)
 
     def _on_synchronised(self, image, _joint_state: 'ParsedJointState') -> None:
         self._close_window(image, joints_lost=False)
@@ -531,8 +532,8 @@ class MonitorNode(LifecycleNode):
         scores.header.stamp, scores.header.frame_id = stamp, job.frame_id
         self.pub_scores.publish(scores)
         self._keep(
-            self.pub_scores.topic_name, job.window.end_s, 16 * len(names),
-            functools.partial(joint_state_cdr, stamp_ns(scores), names, values, (), ()),
+            self.pub_scores.topic_name, job.window.end_s, 16 * len(names), joint_state_cdr, stamp_ns(scores), names,
+            values, (), (),
         )  # fmt: skip
         self.pub_concept.publish(Float32(data=float(scored['concept_score'])))
         if self.pub_markers.get_subscription_count():
