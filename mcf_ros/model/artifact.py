@@ -45,6 +45,11 @@ class Artifact:
         return digest[:12]
 
 
+def header_to_rewrite(header: dict) -> dict:
+    """Return a copy of a loaded header without what save_artifact adds (format version, weight hash)."""
+    return {key: value for key, value in header.items() if key not in ('format_version', 'weights_sha256')}
+
+
 def save_artifact(path: str | Path, header: dict, state_dict: dict) -> Artifact:
     """Write the artifact; the format version and weight hash are added to the header."""
     buffer = io.BytesIO()

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from mcf_ros.errors import UserError
+from mcf_ros.model.artifact import header_to_rewrite
 from mcf_ros.model.scoring import BLAME_ONLY, CHANNELS, Calibration, combine
 
 # The channels the score joins (camera_alone and kinematics_alone only decide the blame).
@@ -89,7 +90,7 @@ def apply_feedback(
             'on new normal running (`mcf calibrate`) or retrain'
         )
     scale = {**calibration.scale, **{c: calibration.scale[c] * factors[c] for c in SCORED}}
-    new_header = {key: value for key, value in header.items() if key not in ('format_version', 'weights_sha256')}
+    new_header = header_to_rewrite(header)
     new_header['calibration'] = {**header['calibration'], 'scale': scale}
     new_header['recalibration'] = {
         'source_model_id': source_id,

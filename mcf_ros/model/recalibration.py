@@ -17,7 +17,7 @@ import numpy as np
 
 from mcf_ros.data.windows import Window, WindowSpec
 from mcf_ros.errors import UserError
-from mcf_ros.model.artifact import load_artifact, save_artifact
+from mcf_ros.model.artifact import header_to_rewrite, load_artifact, save_artifact
 from mcf_ros.model.bag_eval import model_windows
 from mcf_ros.model.evaluation import detection_metrics
 from mcf_ros.model.inference import Detector
@@ -63,7 +63,7 @@ def recalibrate(
             'cell looks unlike what it was trained on, and a recalibration would only hide that. Train a new '
             'model on it (`mcf train --bag ...`)'
         )
-    header = {key: value for key, value in artifact.header.items() if key not in ('format_version', 'weights_sha256')}
+    header = header_to_rewrite(artifact.header)
     target = target_false_alarms_per_hour or header['calibration']['target_false_alarms_per_hour']
     use_cycle = header['cycle_channel']['reason'] != NO_CYCLE_REASON  # as the source was trained
     header = calibrated(header, artifact.state_dict, data, 'cpu', target, use_cycle)
