@@ -5,7 +5,9 @@
 # Stages, in the default order: yumi_model faults score yumi_normal ur5e_normal sweep baselines table.
 # A finished step leaves STEP.done beside its output and is skipped next time, so two stages can run
 # at once in two shells (faults and yumi_model, say) and an interrupted run continues where it stopped.
-# About 4 CPU-hours on a 2-core machine; the UR5e's 2 h of normal running is most of it.
+# About 4 CPU-hours on a 2-core machine; the UR5e's 2 h of normal running is most of it (its simulator
+# renders 640x480 at 30 Hz, below real time here), so it comes in 15 min pieces: a run cut short loses
+# one piece at most.
 set -euo pipefail
 work=$(realpath -m "${1:?usage: $0 WORKDIR [STAGE ...]}"); shift
 stages=${*:-yumi_model faults score yumi_normal ur5e_normal sweep baselines table}
@@ -16,7 +18,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # The seeds of this release; a release after another choice of the detector takes new ones.
 # Release 3 (after the parked-joint rule); release 2's script: git show 8cc1900:scripts/release_eval.sh
 YUMI_TRAIN=1000 YUMI_NORMAL="1001 1002" YUMI_FAULTS="1009 1011" YUMI_SWEEP=1013
-UR5E_NORMAL="1003 1004" UR5E_FAULTS="1005 1007"
+UR5E_NORMAL="1003 1004 1015 1016 1017 1018 1019 1020" UR5E_FAULTS="1005 1007"
+YUMI_NORMAL_S=3600 UR5E_NORMAL_S=900
 UR5E_PHYSICAL=collision,heavy_payload,dropped_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
 YUMI_PHYSICAL=collision,heavy_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
 
@@ -55,12 +58,12 @@ for stage in $stages; do
         for seed in $YUMI_FAULTS; do evaluate yumi_cell.mcf yumi_faults_s$seed report_yumi_faults_s$seed; done ;;
     yumi_normal)
         for seed in $YUMI_NORMAL; do
-            sim yumi_normal_s$seed --cell yumi --duration 3600 --seed $seed
+            sim yumi_normal_s$seed --cell yumi --duration $YUMI_NORMAL_S --seed $seed
             evaluate yumi_cell.mcf yumi_normal_s$seed report_yumi_normal_s$seed
         done ;;
     ur5e_normal)
         for seed in $UR5E_NORMAL; do
-            sim ur5e_normal_s$seed --duration 3600 --seed $seed
+            sim ur5e_normal_s$seed --duration $UR5E_NORMAL_S --seed $seed
             evaluate ur5e_cell.mcf ur5e_normal_s$seed report_ur5e_normal_s$seed
         done ;;
     sweep)
