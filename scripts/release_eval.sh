@@ -83,7 +83,7 @@ for stage in $stages; do
     table)
         for cell in ur5e yumi; do
             echo "## $cell"
-            python -m mcf_ros.model.summary "$work"/baselines_${cell}_faults_s* "$work"/report_${cell}_normal_s*
+            python -m mcf_ros.model.summary "$work"/baselines_${cell}_faults_s*[0-9] "$work"/report_${cell}_normal_s*[0-9]
         done ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
     esac
