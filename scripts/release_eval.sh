@@ -5,9 +5,9 @@
 # Stages, in the default order: yumi_model faults score yumi_normal ur5e_normal sweep baselines table.
 # A finished step leaves STEP.done beside its output and is skipped next time, so two stages can run
 # at once in two shells (faults and yumi_model, say) and an interrupted run continues where it stopped.
-# About 4 CPU-hours on a 2-core machine; the UR5e's 2 h of normal running is most of it (its simulator
-# renders 640x480 at 30 Hz, below real time here), so it comes in 15 min pieces: a run cut short loses
-# one piece at most.
+# About 5 CPU-hours on a 2-core machine; the UR5e's 2 h of normal running is most of it (its simulator
+# renders 30 frames/s in software, about 1.5x real time here), so it comes in 15 min pieces: a run cut
+# short loses one piece at most.
 set -euo pipefail
 work=$(realpath -m "${1:?usage: $0 WORKDIR [STAGE ...]}"); shift
 stages=${*:-yumi_model faults score yumi_normal ur5e_normal sweep baselines table}
