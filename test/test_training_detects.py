@@ -2,17 +2,19 @@
 
 The test bag is another seed of the cell with two physical faults from the simulator and eight
 evaluation faults (`mcf_ros.eval_faults`, which training never injects). The floors sit below what
-the code gives today with a margin, and above what each of three breakages gave when tried once
-(the numbers are in the README's "CI: training works"): a calibration without its margin (false
-alarms), a corruption library that corrupts nothing, and a model whose decoders output zeros.
+the code gives today with a margin, and above what breakages gave when tried once (the numbers are
+in docs/evaluation.md, "CI: training works"): a calibration without its margin (false alarms) and a
+model whose decoders output zeros. A corruption library that corrupts nothing is caught by
+test/test_faults.py, not here: at 16 epochs such a model detects these faults as well.
 """
 
 import csv
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from mcf_process import run_mcf, run_mcf_together
+from mcf_process import run_mcf
 
 from mcf_ros.data.labels import read_labels
 
@@ -20,40 +22,47 @@ EVAL_FAULTS = [
     'camera_bumped', 'camera_flicker', 'camera_fog', 'camera_tearing',
     'joint_sign_flip', 'joint_swap', 'joint_lag', 'joint_slow_drift',
 ]  # fmt: skip
-# Today: camera 0.942, kinematics 0.853, physical 0.894, 7 detected, headroom 0.15. Broken: no calibration
-# margin -> headroom 0.53; corruptions that corrupt nothing -> camera 0.827; zero decoders -> camera 0.713, 4.
+# Today: camera 0.935, kinematics 0.863, physical 0.933, 8 detected, headroom 0.15. Broken: no calibration
+# margin -> headroom 0.54; zero decoders -> camera 0.737, 5 detected, sensor blame 0.61.
 AUROC_FLOORS = {'camera': 0.88, 'kinematics': 0.80, 'physical': 0.80}
 DETECTED_FLOOR = 6  # of 10 episodes
-# Flagged windows blamed right. Today: see the README. With the blame of before (each sensor not asked
+# Flagged windows blamed right. Today: 0.98 and 0.94. With the blame of before (each sensor not asked
 # what it shows alone), the collision and the heavy payload were blamed on a sensor: physical 0.0.
 SENSOR_BLAME_FLOOR = 0.9
 PHYSICAL_BLAME_FLOOR = 0.8
 HEADROOM_P99 = 0.3  # 99 % of clean normal windows score below this share of the threshold
+EPOCHS = 16  # 8 were too few once the wrist was parked (docs/evaluation.md, development round 4)
 AFTERMATH_S = 8.0  # after a fault the cycle channel may take this long to settle; not clean normal running
+
+
+def run_chain(steps: list[list[str]]) -> None:
+    """Run `mcf` steps one after another, each to success."""
+    for step in steps:
+        result = run_mcf(*step, timeout=600)
+        assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp('training')
     physical = 'collision,heavy_payload'
-    simulations = [
+    normal = [
         ['sim', '--out', str(root / 'normal'), '--duration', '180', '--seed', '901'],
-        ['sim', '--out', str(root / 'world'), '--duration', '150', '--seed', '903', '--faults', physical],
+        ['train', '--bag', str(root / 'normal'), '--out', str(root / 'model.mcf'), '--epochs', str(EPOCHS)],
     ]
-    for result in run_mcf_together(*simulations, timeout=600):
-        assert result.returncode == 0, result.stderr
-    steps = [
+    faulty = [
+        ['sim', '--out', str(root / 'world'), '--duration', '150', '--seed', '903', '--faults', physical],
         ['inject', str(root / 'world'), '--out', str(root / 'test'), '--seed', '904', '--faults', ','.join(EVAL_FAULTS),
          '--drift-rate', '0.1'],
-        ['train', '--bag', str(root / 'normal'), '--out', str(root / 'model.mcf'), '--epochs', '8'],
-        ['eval', '--model', str(root / 'model.mcf'), '--bag', str(root / 'test'), '--report', str(root / 'report')],
     ]  # fmt: skip
-    for step in steps:
-        result = run_mcf(*step, timeout=600)
-        assert result.returncode == 0, result.stderr
-    with (root / 'report' / 'scores.csv').open() as handle:
+    with ThreadPoolExecutor(2) as pool:  # the two chains at once: the injection runs while the longer sim ends
+        for chain in [pool.submit(run_chain, normal), pool.submit(run_chain, faulty)]:
+            chain.result()
+    report = root / 'report'
+    run_chain([['eval', '--model', str(root / 'model.mcf'), '--bag', str(root / 'test'), '--report', str(report)]])
+    with (report / 'scores.csv').open() as handle:
         scores = list(csv.DictReader(handle))
-    return json.loads((root / 'report' / 'metrics.json').read_text()), scores, read_labels(root / 'test')
+    return json.loads((report / 'metrics.json').read_text()), scores, read_labels(root / 'test')
 
 
 @pytest.mark.timeout(900)  # the module's fixture trains: about 3 min on 2 free cores
