@@ -10,6 +10,7 @@ from synthetic_bags import write_camera_joint_bag
 from mcf_ros.data.bags import BagReader, bag_writer
 from mcf_ros.data.messages import joint_state_cdr, joint_state_fields
 from mcf_ros.model.training import TrainConfig
+from mcf_ros.presentation import SCORE_FIELDS, score_values
 from mcf_ros.model.workflow import train_from_bags
 from mcf_ros.sim.drivers import HABITS
 
@@ -142,3 +143,26 @@ def test_a_corrupt_bag_is_a_one_line_error(tmp_path):
     mcap.write_bytes(mcap.read_bytes()[:5000])
     result = inspect(corrupt)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize('flagged', [False, True])
+def test_a_monitors_scores_in_a_clip_are_one_line_not_a_table_of_joints(tmp_path, flagged):
+    with bag_writer(tmp_path / 'clip') as writer:
+        writer.add_topic('/joint_states', 'sensor_msgs/msg/JointState')
+        writer.add_topic('/mcf_monitor/scores', 'sensor_msgs/msg/JointState')
+        for i in range(30):
+            stamp = 1_000_000_000 + i * 33_333_333
+            scored = {'blame': 'none', 'attention': np.full(4, 0.5), 'is_anomaly': float(flagged and i > 20)}
+            scored |= {key: 0.1 for key in SCORE_FIELDS if key not in scored}
+            names, values = score_values(scored, 'nominal', 5.0, '00000000abcd')
+            empty = np.array([])
+            writer.write('/mcf_monitor/scores', stamp, joint_state_cdr(stamp, names, np.array(values), empty, empty))
+            writer.write('/joint_states', stamp, joint_state_cdr(stamp, ['a', 'b'], np.full(2, i), np.ones(2), empty))
+    text = inspect(tmp_path / 'clip').stdout
+    raised = 'raised' if flagged else 'never raised'
+    assert (
+        'monitor scores on /mcf_monitor/scores: 30 messages at 30.0 Hz, 14 score fields and 4 concept values each '
+        f'(not joints); the flag was {raised} within it'
+    ) in text, text
+    assert 'joint states on /joint_states: 2 names' in text
+    assert 'concept_0' not in text and 'anomaly_score ' not in text

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 from mcf_ros.data.dataset import MOVING_TRAVEL, camera_topic_of, infer_spec, merged_joints, shortest_training_s
 from mcf_ros.data.images import CAMERA_TYPES
-from mcf_ros.data.inspection import BagInspection, CameraTopic
+from mcf_ros.data.inspection import BagInspection, CameraTopic, JointTopic
 from mcf_ros.data.messages import JOINT_STATE
 from mcf_ros.data.windows import CHANNELS, WindowSpec
 from mcf_ros.errors import UserError
+from mcf_ros.presentation import SCORE_FIELDS
 
 RECOMMENDED_MIN = 20.0  # minutes of normal running the shipped model was trained on
 RATE_TOLERANCE = 0.2  # a stream this much faster or slower than the model's training data is another setup
@@ -58,6 +59,9 @@ def describe(inspection: BagInspection) -> list[str]:
     for topic, camera in inspection.cameras.items():
         lines += _describe_camera(topic, camera)
     for topic, joints in inspection.joint_topics.items():
+        if is_monitor_scores(joints):
+            lines += _describe_monitor_scores(topic, joints)
+            continue
         lines.append(f'joint states on {topic}: {len(joints.joints)} names in {len(joints.layouts)} layout(s)')
         if joints.unreadable:
             lines.append(f'  {joints.unreadable:,} of {joints.messages:,} messages are not readable JointStates')
@@ -74,6 +78,21 @@ def describe(inspection: BagInspection) -> list[str]:
             cells = '  '.join(f'{stats.interfaces[c].describe(short=True):22}' for c in CHANNELS)
             lines.append(f'  {name:{name_width}}  {stats.travel:8.3f}  {cells}'.rstrip())
     return lines
+
+
+def is_monitor_scores(joints: JointTopic) -> bool:
+    """Return whether a JointState topic is a monitor's ~/scores (a clip records it): its names are the score fields."""
+    return bool(joints.joints) and set(SCORE_FIELDS) <= set(joints.joints)
+
+
+def _describe_monitor_scores(topic: str, joints: JointTopic) -> list[str]:
+    raised = 'raised' if joints.joints['is_anomaly'].high >= 1.0 else 'never raised'
+    rates = ', '.join(f'{layout.stamps.rate_hz or 0:.1f} Hz' for layout in joints.layouts.values())
+    concepts = len(joints.joints) - len(SCORE_FIELDS)
+    return [
+        f'monitor scores on {topic}: {joints.messages:,} messages at {rates}, {len(SCORE_FIELDS)} score fields and '
+        f'{concepts} concept values each (not joints); the flag was {raised} within it'
+    ]
 
 
 def _describe_camera(topic: str, camera: CameraTopic) -> list[str]:
