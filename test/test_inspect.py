@@ -10,8 +10,8 @@ from synthetic_bags import write_camera_joint_bag
 from mcf_ros.data.bags import BagReader, bag_writer
 from mcf_ros.data.messages import joint_state_cdr, joint_state_fields
 from mcf_ros.model.training import TrainConfig
-from mcf_ros.presentation import SCORE_FIELDS, score_values
 from mcf_ros.model.workflow import train_from_bags
+from mcf_ros.presentation import SCORE_FIELDS, score_values
 from mcf_ros.sim.drivers import HABITS
 
 
