@@ -1,5 +1,7 @@
 """The second simulated cell (`mcf sim --cell yumi`): another arm, task, camera and driver, with irregular cycles."""
 
+import itertools
+
 import numpy as np
 import pytest
 from mcf_process import run_mcf
@@ -80,3 +82,25 @@ def test_a_joint_sensor_fault_strikes_the_working_arm_not_the_parked_one():
     normal, noisy = joints([]), joints(['joint_noise'])
     changed = np.abs(noisy - normal).max(axis=0) > 1e-9
     assert changed[:7].all() and not changed[7:].any(), changed
+
+
+def test_every_dispensing_cycle_keeps_the_arm_configuration():
+    """Seed 1101 of release 4: cycle 3 (at 50 s) once took a configuration 1.5 rad away from the rest."""
+    design = CELLS['yumi']
+    cell = design.build()
+    program = build_program(
+        cell,
+        design.tasks['dispense'],
+        600.0,
+        np.random.default_rng([1101, 1]),
+        design.pacing(600.0, np.random.default_rng([1101, 4])),
+    )
+    bounds = [*program.cycle_starts, program.segments[-1].t1]
+    extremes = []
+    for start, end in itertools.pairwise(bounds):
+        q = np.array([program.at(t)[0][:7] for t in np.linspace(start, end, 80)])
+        extremes.append(np.r_[q.min(0), q.max(0)])
+    extremes = np.array(extremes)
+    off = np.abs(extremes - np.median(extremes, axis=0)).max(axis=1)
+    assert len(extremes) > 30
+    assert off.max() < 0.35, f'cycles {np.flatnonzero(off >= 0.35).tolist()} take another arm configuration'

@@ -21,13 +21,18 @@ TOOL_DOWN = np.array([0.0, 0.0, -1.0])
 HOVER_M = 0.12
 APPROACH_SPEED = 0.5  # fraction of the joint speed limit near the table
 MAX_IK_STEP = 0.1  # rad per iteration: keeps the solver on the branch it starts on
+SETTLED_RAD = 1e-4  # the home pull's last step when a redundant arm counts as settled
 
 
-def solve_ik(cell: CellModel, target: np.ndarray, seed_q: np.ndarray, iterations: int = 200) -> np.ndarray:
+def solve_ik(cell: CellModel, target: np.ndarray, seed_q: np.ndarray, iterations: int = 1000) -> np.ndarray:
     """Return joint angles (rad) that put the tool site at `target` (m) pointing straight down.
 
     Damped least squares on position plus tool-axis alignment, with a weak pull toward the cell's
-    home that keeps the arm on its branch (elbow-up). Raises if the target is out of reach.
+    home that keeps the arm on its branch (elbow-up). A redundant arm (the YuMi's 7 joints) is then
+    settled: the pull goes on within the targets' solutions until it stops moving the arm, so nearby
+    targets get nearby joint angles, as a controller's fixed arm configuration gives. Without it the
+    arm stopped wherever the solver first met the target: 15 of 232 cycles of an hour's dispensing
+    took a configuration 0.3-1.6 rad away from the others. Raises if the target is out of reach.
     """
     model, data = cell.model, mujoco.MjData(cell.model)
     q = seed_q.copy()
@@ -38,14 +43,16 @@ def solve_ik(cell: CellModel, target: np.ndarray, seed_q: np.ndarray, iterations
         mujoco.mj_comPos(model, data)
         position_error = target - data.site_xpos[cell.tool_site]
         axis_error = np.cross(data.site_xmat[cell.tool_site].reshape(3, 3)[:, 2], TOOL_DOWN)
-        if np.linalg.norm(position_error) < 1e-5 and np.linalg.norm(axis_error) < 1e-4:
-            return q
         mujoco.mj_jacSite(model, data, jacp, jacr, cell.tool_site)
         jacobian = np.vstack([jacp, jacr])
+        nullspace = np.eye(model.nv) - np.linalg.pinv(jacobian) @ jacobian
+        pull = 0.05 * nullspace @ (cell.home - q)
+        reached = np.linalg.norm(position_error) < 1e-5 and np.linalg.norm(axis_error) < 1e-4
+        if reached and np.linalg.norm(pull) < SETTLED_RAD:
+            return q
         error = np.concatenate([position_error, axis_error])
         damped = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + 1e-4 * np.eye(6), error)
-        nullspace = np.eye(model.nv) - np.linalg.pinv(jacobian) @ jacobian
-        step = damped + 0.05 * nullspace @ (cell.home - q)
+        step = damped + pull
         q = q + step * min(1.0, MAX_IK_STEP / np.linalg.norm(step))
     raise ValueError(f'inverse kinematics did not converge for tool target {np.round(target, 3)}')
 
