@@ -50,7 +50,7 @@ class TrainConfig:
     corrupt_probability: float = 0.5
     drop_probability: float = 0.15
     concept_weight: float = 0.1
-    pose_jitter_rad: float = 0.02
+    pose_jitter_rad: float = 0.05
     seed: int = 0
 
 

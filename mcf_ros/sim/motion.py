@@ -32,7 +32,7 @@ def solve_ik(cell: CellModel, target: np.ndarray, seed_q: np.ndarray, iterations
     settled: the pull goes on within the targets' solutions until it stops moving the arm, so nearby
     targets get nearby joint angles, as a controller's fixed arm configuration gives. Without it the
     arm stopped wherever the solver first met the target: 15 of 232 cycles of an hour's dispensing
-    took a configuration 0.3-1.6 rad away from the others. Raises if the target is out of reach.
+    took a configuration 0.3-1.8 rad away from the others. Raises if the target is out of reach.
     """
     model, data = cell.model, mujoco.MjData(cell.model)
     q = seed_q.copy()
