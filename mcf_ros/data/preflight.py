@@ -59,7 +59,7 @@ def describe(inspection: BagInspection) -> list[str]:
     for topic, camera in inspection.cameras.items():
         lines += _describe_camera(topic, camera)
     for topic, joints in inspection.joint_topics.items():
-        if is_monitor_scores(joints):
+        if _is_monitor_scores(joints):
             lines += _describe_monitor_scores(topic, joints)
             continue
         lines.append(f'joint states on {topic}: {len(joints.joints)} names in {len(joints.layouts)} layout(s)')
@@ -80,7 +80,7 @@ def describe(inspection: BagInspection) -> list[str]:
     return lines
 
 
-def is_monitor_scores(joints: JointTopic) -> bool:
+def _is_monitor_scores(joints: JointTopic) -> bool:
     """Return whether a JointState topic is a monitor's ~/scores (a clip records it): its names are the score fields."""
     return bool(joints.joints) and set(SCORE_FIELDS) <= set(joints.joints)
 
