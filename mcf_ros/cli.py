@@ -198,6 +198,7 @@ def run_sim(args: argparse.Namespace) -> int:
             fault_duration_s=args.fault_duration,
             cell=args.cell,
             light=args.light,
+            pacing=args.pacing,
         )
     except ValueError as err:
         raise UserError(str(err)) from None
@@ -468,6 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument('--seed', type=int, default=0, help='random seed; the same seed gives the same bag')
     sim.add_argument('--cell', default='ur5e', help='which simulated cell (default ur5e; --list-cells)')
     sim.add_argument('--task', help="the cell's program (default: the cell's first; --list-cells)")
+    sim.add_argument(
+        '--pacing',
+        help="how cycles start: 'takt' (a fixed wait at home) or 'operator' (irregular waits and a lowered speed "
+        "override for a while); default: the cell's",
+    )  # fmt: skip
     sim.add_argument('--width', type=image_side, help="camera image width in pixels (default: the cell's)")
     sim.add_argument('--height', type=image_side, help="camera image height in pixels (default: the cell's)")
     sim.add_argument('--fault-duration', type=positive_float, help='seconds each fault is active (default: per fault)')

@@ -111,6 +111,7 @@ BAD_INPUT = [
     ('sim', ['--out', '{tmp}/b', '--task', 'paint'], "the ur5e cell runs pick_place, weld_seam, not 'paint'"),
     ('sim', ['--out', '{tmp}/b', '--cell', 'kuka'], "unknown cell 'kuka'; choose one of ur5e, yumi"),
     ('sim', ['--out', '{tmp}/b', '--light', '5'], '--light 5 is outside 0.2 to 3'),
+    ('sim', ['--out', '{tmp}/b', '--pacing', 'shift'], "unknown pacing 'shift'; choose one of takt, operator"),
     ('inject', ['{tmp}/none', '--out', '{tmp}/o'], 'bag not found'),
     ('inject', ['{tmp}/none', '--out', '{tmp}/o', '--faults', 'gremlins'], 'unknown evaluation fault gremlins'),
     ('inject', ['--out', '{tmp}/o'], 'BAG and --out are required'),

@@ -231,3 +231,18 @@ def test_a_relit_cell_changes_only_the_brightness_of_its_frames():
     assert all(np.array_equal(lit.joints[stamp], relit.joints[stamp]) for stamp in lit.joints)
     brightness = np.mean([relit.frames[s].mean() / lit.frames[s].mean() for s in lit.frames])
     assert 1.15 < brightness < 1.35, f'lamps at 1.3x made the frames {brightness:.2f}x as bright'
+
+
+def test_the_ur5e_cell_runs_operator_paced_when_asked_and_on_its_takt_otherwise():
+    def program(pacing):
+        return CellSimulator(SimConfig(duration_s=600.0, seed=SEED, pacing=pacing)).program
+
+    def home_waits_and_cycle_work(program):
+        waits = np.array([s.t1 - s.t0 for s in program.segments if s.at_home][1:-1])
+        return waits, np.diff(program.cycle_starts)[: len(waits)] - waits
+
+    takt_waits, takt_work = home_waits_and_cycle_work(program(None))
+    waits, work = home_waits_and_cycle_work(program('operator'))
+    assert np.ptp(takt_waits) < 1.0 and np.ptp(waits) > 4.0, 'an operator starts cycles irregularly'
+    assert work.max() > 1.2 * takt_work.max(), 'the lowered override slows whole cycles'
+    assert np.median(work) == pytest.approx(np.median(takt_work), rel=0.1), 'most cycles run at full speed'

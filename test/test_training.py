@@ -12,13 +12,14 @@ from mcf_ros.model.training import (
     TrainConfig,
     _corrupted_tensors,
     _loss,
-    _position_shift,
     _shift_positions,
     corrupt_window,
     fit_normalisation,
     noise_ratios,
     parked_joints,
+    replay_at_override,
     train_model,
+    training_batch,
     transfer_weights,
 )
 
@@ -103,17 +104,51 @@ def test_failure_injection_corrupts_or_drops_about_the_configured_share_of_input
     assert 0.55 <= altered / len(data) <= 0.75, f'{altered / len(data):.2f} of inputs altered, expected about 0.65'
 
 
-def test_pose_jitter_moves_each_joint_position_by_a_constant_and_the_target_moves_with_it():
+def test_pose_jitter_moves_each_joint_position_by_a_constant():
     data = windows(4, 3)
-    normalisation, _ = fit_normalisation(data, SPEC)
     shift = np.random.default_rng(0).normal(0.0, 0.02, (len(data), len(SPEC.joint_names)))
     shifted = [_shift_positions(window, row) for window, row in zip(data, shift, strict=True)]
     moved = np.stack([s.joints for s in shifted]) - np.stack([w.joints for w in data])
     positions = len(SPEC.joint_names)
     assert np.allclose(moved[:, :, :positions], shift[:, None, :], atol=1e-6)
     assert not moved[:, :, positions:].any(), 'velocity and effort must stay as recorded'
-    expected = window_tensors(shifted, SPEC, normalisation)[1] - window_tensors(data, SPEC, normalisation)[1]
-    assert torch.allclose(_position_shift(shift, SPEC, normalisation, 'cpu').expand_as(expected), expected, atol=1e-5)
+
+
+def ramp_window(speed):
+    """A window whose joints all move at `speed` rad/s: position speed * t, velocity speed, effort 3."""
+    t = np.arange(SPEC.grid_points) / SPEC.grid_hz
+    joints = len(SPEC.joint_names)
+    grid = np.concatenate([np.repeat(speed * t[:, None], joints, 1), np.full((len(t), joints), speed),
+                           np.full((len(t), joints), 3.0)], axis=1)  # fmt: skip
+    return Window(1.0, None, grid.astype(np.float32), 1 / 30, 1.0)
+
+
+def test_a_slower_replay_ends_where_the_window_ends_and_is_the_window_the_arm_runs_at_that_override():
+    fast, slow = ramp_window(0.8), ramp_window(0.8 * 0.6)
+    replayed = replay_at_override(fast, 0.6, SPEC)
+    joints = len(SPEC.joint_names)
+    assert np.allclose(replayed.joints[-1, :joints], fast.joints[-1, :joints]), "the frame's pose must not move"
+    assert np.allclose(
+        np.diff(replayed.joints[:, :joints], axis=0), np.diff(slow.joints[:, :joints], axis=0), atol=1e-6
+    )
+    assert np.allclose(replayed.joints[:, joints:], slow.joints[:, joints:]), 'velocity scales, effort stays'
+    assert replay_at_override(fast, 1.0, SPEC) is fast
+
+
+def test_each_input_and_its_target_are_the_same_jittered_and_replayed_window():
+    data = windows(64, 3)
+    normalisation, _ = fit_normalisation(data, SPEC)
+    config = TrainConfig(corrupt_probability=0.0, drop_probability=0.0, slow_replay_probability=0.5)
+    inputs, targets, untouched = training_batch(
+        data, data, SPEC, normalisation, config, np.random.default_rng(0), 'cpu'
+    )
+    assert untouched.all() and torch.equal(inputs[1], targets)
+    recorded = window_tensors(data, SPEC, normalisation)[1]
+    positions = len(SPEC.joint_names)
+    moved = (targets - recorded)[:, :, :positions] * torch.from_numpy(normalisation.std[:positions])
+    constant = torch.isclose(moved, moved[:, :1], atol=1e-5).all(dim=(1, 2))
+    assert 0.3 < constant.float().mean() < 0.7, 'about half the windows only shifted, the others replayed slower'
+    assert (moved[:, 0].abs().mean(1) > 0.005).all(), 'every window jittered'
 
 
 def structured_windows(count, seed):

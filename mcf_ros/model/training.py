@@ -8,7 +8,8 @@ against that rebuild is the evidence against the sensor. The MCF model's concept
 the attention vector a) is taught what it means: 1 when both sensors are present and clean, so
 their information is shared, and 0 when one is corrupted or missing. Each window's joint positions
 (input and target alike) are first shifted by a small constant per joint, so that a pose that the
-recording never reached is not taken for an encoder offset.
+recording never reached is not taken for an encoder offset, and some windows are replayed slower,
+as under a lowered speed override, so that a slower program is not taken for a fault.
 """
 
 import math
@@ -51,6 +52,8 @@ class TrainConfig:
     drop_probability: float = 0.15
     concept_weight: float = 0.1
     pose_jitter_rad: float = 0.05
+    slow_replay_probability: float = 0.5
+    slowest_override: float = 0.5
     seed: int = 0
 
 
@@ -227,7 +230,7 @@ def _train(train, holdout, spec, normalisation, model_config, config, device, pr
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, config.learning_rate, total_steps=config.epochs * ((len(train) - 1) // config.batch_size + 1)
     )
-    clean = [t.to(device) for t in window_tensors(train, spec, normalisation)]
+    clean_images = window_tensors(train, spec, normalisation)[0].to(device)
     held = [t.to(device) for t in window_tensors(holdout, spec, normalisation)]
     result = TrainResult(model)
     first_epoch = 0
@@ -248,14 +251,10 @@ def _train(train, holdout, spec, normalisation, model_config, config, device, pr
         losses = []
         for start in range(0, len(order), config.batch_size):
             indices = order[start : start + config.batch_size]
-            jitter = rng.normal(0.0, config.pose_jitter_rad, (len(indices), len(spec.joint_names)))
-            jitter[[train[i].joints is None for i in indices]] = 0.0
-            sources = [_shift_positions(train[i], shift) for i, shift in zip(indices, jitter, strict=True)]
-            corrupted = [corrupt_window(source, train, spec, config, rng) for source in sources]
-            inputs = _corrupted_tensors(corrupted, sources, spec, normalisation, device)
-            untouched = torch.tensor([c[4] for c in corrupted], dtype=torch.float32, device=device)
-            targets = (clean[0][indices], clean[1][indices] + _position_shift(jitter, spec, normalisation, device))
-            loss = _loss(model, inputs, targets, untouched, config.concept_weight)
+            inputs, joint_targets, untouched = training_batch(
+                [train[i] for i in indices], train, spec, normalisation, config, rng, device
+            )
+            loss = _loss(model, inputs, (clean_images[indices], joint_targets), untouched, config.concept_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -284,6 +283,31 @@ def _train(train, holdout, spec, normalisation, model_config, config, device, pr
     return result
 
 
+def training_batch(
+    batch: list[Window], others: list[Window], spec: WindowSpec, normalisation: Normalisation, config: TrainConfig,
+    rng: np.random.Generator, device,
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Return the model inputs of a batch, its normalised joint targets and whether each input is untouched.
+
+    Each window's joints are first made into another normal window (shifted by the pose jitter,
+    sometimes replayed slower); that is the target, and failure injection then corrupts the input.
+    """
+    jitter = rng.normal(0.0, config.pose_jitter_rad, (len(batch), len(spec.joint_names)))
+    overrides = np.where(
+        rng.random(len(batch)) < config.slow_replay_probability,
+        rng.uniform(config.slowest_override, 1.0, len(batch)),
+        1.0,
+    )
+    sources = [
+        replay_at_override(_shift_positions(window, shift), override, spec)
+        for window, shift, override in zip(batch, jitter, overrides, strict=True)
+    ]
+    corrupted = [corrupt_window(source, others, spec, config, rng) for source in sources]
+    inputs = _corrupted_tensors(corrupted, sources, spec, normalisation, device)
+    untouched = torch.tensor([c[4] for c in corrupted], dtype=torch.float32, device=device)
+    return inputs, window_tensors(sources, spec, normalisation)[1].to(device), untouched
+
+
 def _shift_positions(window: Window, shift: np.ndarray) -> Window:
     """Return `window` with each joint's position shifted by a constant (rad) over the whole window."""
     if window.joints is None:
@@ -293,11 +317,24 @@ def _shift_positions(window: Window, shift: np.ndarray) -> Window:
     return replace(window, joints=joints)
 
 
-def _position_shift(shift: np.ndarray, spec: WindowSpec, normalisation: Normalisation, device) -> torch.Tensor:
-    """Return the (B, 1, F) change of the normalised joint grid that `_shift_positions` makes."""
-    values = np.zeros((len(shift), 1, spec.joint_features), np.float32)
-    values[:, 0, : shift.shape[1]] = shift / normalisation.std[: shift.shape[1]]
-    return torch.from_numpy(values).to(device)
+def replay_at_override(window: Window, override: float, spec: WindowSpec) -> Window:
+    """Return `window`'s joints as the arm would have run them at `override` times its speed (at most 1).
+
+    The window keeps its end, and so its frame: its grid covers the last `override` share of the
+    original window's time, stretched over the whole grid (linear interpolation), and velocities
+    scale by `override`. Effort is left as it was; at a lower speed a joint's torque is mostly
+    what gravity and friction ask, which a slower replay keeps.
+    """
+    if window.joints is None or override >= 1.0:
+        return window
+    last = spec.grid_points - 1
+    at = last - override * (last - np.arange(spec.grid_points))  # fractional grid index of each new point
+    below = np.minimum(np.floor(at).astype(int), last - 1)
+    weight = (at - below)[:, None].astype(np.float32)
+    joints = window.joints[below] * (1.0 - weight) + window.joints[below + 1] * weight
+    velocity = np.array([c == CHANNELS.index('velocity') for c, _ in spec.features])
+    joints[:, velocity] *= override
+    return replace(window, joints=joints.astype(np.float32))
 
 
 def _corrupted_tensors(corrupted, sources, spec, normalisation, device):

@@ -17,7 +17,7 @@ from mcf_ros.data.messages import image_cdr, joint_state_cdr
 from mcf_ros.faults.camera import CAMERA_CORRUPTIONS
 from mcf_ros.faults.catalogue import CATALOGUE
 from mcf_ros.faults.kinematics import JOINT_CORRUPTIONS
-from mcf_ros.sim.designs import CELLS
+from mcf_ros.sim.designs import CELLS, PACINGS
 from mcf_ros.sim.motion import build_program
 from mcf_ros.sim.scene import HIDDEN, PART_HALF, TABLE_TOP_Z, TIMESTEP_S
 
@@ -53,7 +53,8 @@ MIN_LIGHT, MAX_LIGHT = 0.2, 3.0
 class SimConfig:
     """What to simulate. Image size in pixels; duration in seconds of sim time.
 
-    The cell's own task and image size are taken where `task`, `width` or `height` is None.
+    The cell's own task, pacing and image size are taken where `task`, `pacing`, `width` or
+    `height` is None.
     """
 
     duration_s: float = 60.0
@@ -65,6 +66,7 @@ class SimConfig:
     fault_duration_s: float | None = None
     cell: str = 'ur5e'
     light: float = 1.0  # the cell's lamps at this multiple of their brightness: a cell relit
+    pacing: str | None = None  # a name in PACINGS
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -75,6 +77,9 @@ class SimConfig:
         self.task = self.task or next(iter(design.tasks))
         if self.task not in design.tasks:
             raise ValueError(f'the {self.cell} cell runs {", ".join(design.tasks)}, not {self.task!r}')
+        self.pacing = self.pacing or next(name for name, pacing in PACINGS.items() if pacing is design.pacing)
+        if self.pacing not in PACINGS:
+            raise ValueError(f'unknown pacing {self.pacing!r}; choose one of {", ".join(PACINGS)}')
         self.width = self.width or design.image_size[0]
         self.height = self.height or design.image_size[1]
 
@@ -152,7 +157,7 @@ class CellSimulator:
         self.model = self.cell.model
         relight(self.model, config.light)
         self.data = mujoco.MjData(self.model)
-        pacing = self.design.pacing(config.duration_s, np.random.default_rng([config.seed, 4]))
+        pacing = PACINGS[config.pacing](config.duration_s, np.random.default_rng([config.seed, 4]))
         cycle = self.design.tasks[config.task]
         self.program = build_program(
             self.cell, cycle, config.duration_s, np.random.default_rng([config.seed, 1]), pacing

@@ -47,6 +47,8 @@ def operator_paced(duration_s: float, rng: np.random.Generator) -> Pacing:
     )
 
 
+PACINGS = {'takt': takt, 'operator': operator_paced}
+
 CELLS = {
     design.name: design
     for design in [
