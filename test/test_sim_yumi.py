@@ -9,7 +9,7 @@ from mcf_process import run_mcf
 from mcf_ros.data.images import raw_pixels
 from mcf_ros.data.messages import parse
 from mcf_ros.sim.cell import CAMERA_TOPIC, CellSimulator, SimConfig
-from mcf_ros.sim.designs import CELLS, operator_paced
+from mcf_ros.sim.designs import CELLS, PACINGS, operator_paced
 from mcf_ros.sim.motion import build_program
 
 DURATION_S = 60.0
@@ -93,7 +93,7 @@ def test_every_dispensing_cycle_keeps_the_arm_configuration():
         design.tasks['dispense'],
         600.0,
         np.random.default_rng([1101, 1]),
-        design.pacing(600.0, np.random.default_rng([1101, 4])),
+        PACINGS[design.pacing](600.0, np.random.default_rng([1101, 4])),
     )
     bounds = [*program.cycle_starts, program.segments[-1].t1]
     extremes = []

@@ -77,7 +77,7 @@ class SimConfig:
         self.task = self.task or next(iter(design.tasks))
         if self.task not in design.tasks:
             raise ValueError(f'the {self.cell} cell runs {", ".join(design.tasks)}, not {self.task!r}')
-        self.pacing = self.pacing or next(name for name, pacing in PACINGS.items() if pacing is design.pacing)
+        self.pacing = self.pacing or design.pacing
         if self.pacing not in PACINGS:
             raise ValueError(f'unknown pacing {self.pacing!r}; choose one of {", ".join(PACINGS)}')
         self.width = self.width or design.image_size[0]

@@ -18,7 +18,7 @@ class CellDesign:
     description: str
     build: Callable[[], CellModel]
     tasks: dict[str, Callable[[CellModel, ProgramBuilder], None]]
-    pacing: Callable[[float, np.random.Generator], Pacing]  # (duration, rng) -> the run's pacing
+    pacing: str  # how its cycles start by default: a name in PACINGS
     camera_hz: float
     joint_hz: float
     image_size: tuple[int, int]  # default (width, height)
@@ -47,7 +47,8 @@ def operator_paced(duration_s: float, rng: np.random.Generator) -> Pacing:
     )
 
 
-PACINGS = {'takt': takt, 'operator': operator_paced}
+# How a run's cycles start: (duration, rng) -> the run's pacing.
+PACINGS: dict[str, Callable[[float, np.random.Generator], Pacing]] = {'takt': takt, 'operator': operator_paced}
 
 CELLS = {
     design.name: design
@@ -57,7 +58,7 @@ CELLS = {
             description='a UR5e picking and placing (or welding) on a takt; camera 30 Hz, joints 500 Hz',
             build=build_ur5e_cell,
             tasks={'pick_place': pick_place_cycle, 'weld_seam': weld_cycle},
-            pacing=takt,
+            pacing='takt',
             camera_hz=30.0,
             joint_hz=500.0,
             image_size=(128, 128),
@@ -72,7 +73,7 @@ CELLS = {
             'change; camera 15 Hz 160x120, joints 250 Hz without effort',
             build=yumi.build_yumi_cell,
             tasks={'dispense': yumi.dispense_cycle},
-            pacing=operator_paced,
+            pacing='operator',
             camera_hz=15.0,
             joint_hz=250.0,
             image_size=(160, 120),
