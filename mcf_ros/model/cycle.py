@@ -1,18 +1,21 @@
 """The cell's cycle: how long after leaving and after reaching its rest pose a normal arm passes each path.
 
 A robot cell repeats a program: the arm rests at home, runs a cycle and comes back. A fault that
-costs the program time (a safety slowdown, a stop) leaves the arm late for the rest of that
+costs the program time (a stop, a safety slowdown) leaves the arm late for the rest of that
 cycle, and a program that catches up at home leaves early: each pose is normal, and both sensors
 agree on it, but not its time in the cycle. Two clocks time the cycle: the seconds since the arm
 was last home (departure) and since it last arrived there (arrival). A window's path is its joint
 positions at its start, middle and end. The lag evidence of a window away from home compares its
-clocks with those of the normal windows on the same path (within the path tolerance): how far its
-departure clock is from the nearest normal one, or how much earlier than any normal one it left
-home after arriving, whichever is larger. A path no normal window took gives no lag evidence: a
-novel pose is the autoencoder's to judge. Home is learnt from normal data as the pose the arm
-rests at longest, and at least all joints but one must be near it, so one faulty encoder cannot
-hide a visit home. Positions are radians, times seconds. The tolerances scale with the data
-(CycleScale): nothing here is specific to one cell, its speed or its camera rate.
+clocks with those of the normal windows on the same path (within the path tolerance). It is late
+when its departure clock exceeds what the normal window's would be at any speed override down to
+SLOWEST_OVERRIDE (the time the normal arm spent moving, stretched; its stops kept), or ahead of
+it; the lag is the smallest such gap over the normal windows, or how much earlier than any normal
+one it left home after arriving, whichever is larger. So a lowered override is not a fault. A
+path no normal window took gives no lag evidence: a novel pose is the autoencoder's to judge.
+Home is learnt from normal data as the pose the arm rests at longest, and at least all joints
+but one must be near it, so one faulty encoder cannot hide a visit home. Positions are radians,
+times seconds. The tolerances scale with the data (CycleScale): nothing here is specific to one
+cell, its speed or its camera rate.
 """
 
 import math
@@ -21,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 MIN_CYCLES = 5  # visits home the normal data must show for a cycle to be learnt
+SLOWEST_OVERRIDE = 0.5  # normal running may run its moves at any speed override down to this
 # The learnt cycle must judge held-out normal running before its lag can be evidence: most windows away
 # from home on a path a training window took, and their lag small against the time the arm is away.
 # On the UR5e cell's 20 min development bag: 98.6 % judged, lag p99 0.5 % of the time away (3 min: 88 %, 1 %).
@@ -140,6 +144,22 @@ def rest_pose(end_s: np.ndarray, paths: np.ndarray, n_joints: int, scale: CycleS
     return still[counts.argmax()]
 
 
+def still_time(reference: CycleReference) -> np.ndarray:
+    """Return the seconds each normal window away from home had spent still since the arm left home.
+
+    The reference's windows are in time order; from one to the next the arm was still when its end
+    pose moved at the rest speed or slower. A departure clock that does not grow (or jumps by more
+    than a pause) starts another cycle.
+    """
+    n_joints = len(reference.home)
+    speed, step = window_speeds(reference.departure_s, reference.paths[:, -n_joints:])
+    same_cycle = (step > 0) & (step <= reference.scale.max_step_s)
+    still_steps = np.where(same_cycle & (speed <= reference.scale.still_rad_s), step, 0.0)
+    total = np.concatenate([[0.0], np.cumsum(still_steps)])
+    cycle_starts = np.concatenate([[0], np.flatnonzero(~same_cycle) + 1])
+    return total - total[cycle_starts[np.searchsorted(cycle_starts, np.arange(len(total)), side='right') - 1]]
+
+
 class CycleClock:
     """Times the cycle from each window's end pose: seconds since the arm was last home, and since it arrived there.
 
@@ -202,6 +222,9 @@ class CycleLag:
         self._paths = reference.paths[order]
         self._axis_values = self._paths[:, self._axis]
         self._departure_s, self._arrival_s = reference.departure_s[order], reference.arrival_s[order]
+        still_s = still_time(reference)[order]
+        # The departure clock the normal window would show with its moves run at the slowest override.
+        self._slowest_s = still_s + (self._departure_s - still_s) / SLOWEST_OVERRIDE
 
     def push(self, t: float, path: np.ndarray) -> float:
         """Return the lag evidence of the window ending at `t` with this path: 0 at home, NaN when not judged."""
@@ -213,7 +236,9 @@ class CycleLag:
         same_path = first + np.flatnonzero(np.abs(self._paths[first:last] - path).max(axis=1) < self.tolerance)
         if not len(same_path):
             return math.nan
-        off_time = float(np.abs(self._departure_s[same_path] - departure_s).min())
+        ahead = self._departure_s[same_path] - departure_s
+        late = departure_s - self._slowest_s[same_path]
+        off_time = max(0.0, float(np.maximum(ahead, late).min()))
         early = 0.0 if math.isnan(arrival_s) else max(0.0, float(self._arrival_s[same_path].min()) - arrival_s)
         return max(off_time, early)
 

@@ -13,7 +13,8 @@ Evidence per window (raw units):
   points with no sample nearby, or expected messages that never came); joint_jerk: the largest
   jump between raw joint samples (stream health).
 - cycle_lag: seconds the arm is off the timing of its normal cycle on the path it is on
-  (`mcf_ros.model.cycle`): late after a slowdown, or early after catching up at home.
+  (`mcf_ros.model.cycle`): later than half speed would make it (after a stop), or early after
+  catching up at home.
 - camera_alone, kinematics_alone: the same residuals when each sensor rebuilds its own input alone
   (the other masked out). They decide the blame, not the score (see blame()).
 Each channel is put on a common scale by its normal tail: centred on its 90th percentile on held-out

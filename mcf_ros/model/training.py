@@ -27,6 +27,7 @@ from mcf_ros.data.windows import CHANNELS, Window, WindowSpec
 from mcf_ros.errors import UserError
 from mcf_ros.faults.camera import CAMERA_CORRUPTIONS
 from mcf_ros.faults.kinematics import JOINT_CORRUPTIONS
+from mcf_ros.model.cycle import SLOWEST_OVERRIDE
 from mcf_ros.model.inference import Normalisation, window_tensors
 from mcf_ros.model.mcf import MCFAutoencoder, ModelConfig
 
@@ -53,7 +54,7 @@ class TrainConfig:
     concept_weight: float = 0.1
     pose_jitter_rad: float = 0.05
     slow_replay_probability: float = 0.5
-    slowest_override: float = 0.5
+    slowest_override: float = SLOWEST_OVERRIDE  # the cycle channel's tolerance, so both take the same speeds
     seed: int = 0
 
 
