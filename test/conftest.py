@@ -41,30 +41,43 @@ def clean_shared_memory():
     ros_env.remove_orphaned_shm_segments()
 
 
-@pytest.fixture(scope='session')
-def driver_cell(tmp_path_factory):
-    """A short simulated cell at 128x96 (normal, and with a camera and a kinematics fault), and a maker of its
-    driver-habit variants: `variant('nan_effort,gripper')` -> (normal, faults) bag directories, made once."""
-    from mcf_process import run_mcf_together
+# A child pytest (test_real_ros.py) is handed its parent's simulated driver cell here instead of simulating it again.
+DRIVER_CELL_ENV = 'MCF_TEST_DRIVER_CELL'
+DRIVER_CELL_RUNS = {
+    'normal': ['--seed', '11', '--duration', '30'],
+    'faults': ['--seed', '12', '--duration', '30', '--faults', 'camera_black,joint_offset'],
+}
 
-    from mcf_ros.sim.drivers import parse_habits, rewrite_bag
+
+@pytest.fixture(scope='session')
+def driver_cell_dir(tmp_path_factory) -> Path:
+    """A short simulated cell at 128x96, normal and with a camera and a kinematics fault (DRIVER_CELL_RUNS)."""
+    if os.environ.get(DRIVER_CELL_ENV):
+        return Path(os.environ[DRIVER_CELL_ENV])
+    from mcf_process import run_mcf_together
 
     root = tmp_path_factory.mktemp('drivers')
     size = ['--width', '128', '--height', '96']
-    runs = {'normal': ['--seed', '11', '--duration', '30'], 'faults': ['--seed', '12', '--duration', '30']}
-    runs['faults'] += ['--faults', 'camera_black,joint_offset']
-    simulations = [['sim', '--out', str(root / name), *size, *args] for name, args in runs.items()]
+    simulations = [['sim', '--out', str(root / name), *size, *args] for name, args in DRIVER_CELL_RUNS.items()]
     for result in run_mcf_together(*simulations, timeout=300):
         assert result.returncode == 0, result.stderr
+    return root
+
+
+@pytest.fixture(scope='session')
+def driver_cell(driver_cell_dir):
+    """A maker of the driver cell's driver-habit variants: `variant('nan_effort,gripper')` -> (normal, faults) bag
+    directories, each made once."""
+    from mcf_ros.sim.drivers import parse_habits, rewrite_bag
 
     def variant(habits: str) -> tuple[Path, Path]:
         if not habits:
-            return root / 'normal', root / 'faults'
-        out = root / habits.replace(',', '+')
+            return driver_cell_dir / 'normal', driver_cell_dir / 'faults'
+        out = driver_cell_dir / habits.replace(',', '+')
         if not out.exists():
             out.mkdir()
-            for name in runs:
-                rewrite_bag(root / name, out / name, parse_habits(habits))
+            for name in DRIVER_CELL_RUNS:
+                rewrite_bag(driver_cell_dir / name, out / name, parse_habits(habits))
         return out / 'normal', out / 'faults'
 
     return variant

@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -177,19 +178,32 @@ def test_the_design_doc_counts_these_cases():
     assert f'of {len(BAD_INPUT)} such cases across all subcommands is tested' in design
 
 
-@pytest.mark.parametrize(
-    ('command', 'args', 'expected'), BAD_INPUT, ids=[f'{c}-{i}' for i, (c, _, _) in enumerate(BAD_INPUT)]
-)
-def test_bad_arguments_and_files_are_one_line_errors(command, args, expected, small_bag, tmp_path):
-    plain_file = tmp_path / 'plain_file'
-    plain_file.write_text('not what was asked for')
-    (tmp_path / 'empty_dir').mkdir()
-    places = {
-        'file': plain_file, 'dir': tmp_path / 'empty_dir', 'tmp': tmp_path, 'bag': small_bag,
-        'model': 'models/ur5e_cell.mcf',
-    }  # fmt: skip
-    assert_one_line_error(run_mcf(command, *(arg.format(**places) for arg in args)), expected.format(**places))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['empty_dir', 'plain_file'], 'an error left files behind'
+@pytest.fixture(scope='module')
+def bad_input_runs(small_bag, tmp_path_factory):
+    """Run every BAD_INPUT case at once (each mostly waits on imports), each in a directory of its own
+    holding a plain file and an empty directory; return (result, directory, places) per case."""
+
+    def run_case(index):
+        command, args, _ = BAD_INPUT[index]
+        directory = tmp_path_factory.mktemp(f'bad_input_{index}')
+        plain_file = directory / 'plain_file'
+        plain_file.write_text('not what was asked for')
+        (directory / 'empty_dir').mkdir()
+        places = {
+            'file': plain_file, 'dir': directory / 'empty_dir', 'tmp': directory, 'bag': small_bag,
+            'model': 'models/ur5e_cell.mcf',
+        }  # fmt: skip
+        return run_mcf(command, *(arg.format(**places) for arg in args)), directory, places
+
+    with ThreadPoolExecutor(3) as pool:
+        return list(pool.map(run_case, range(len(BAD_INPUT))))
+
+
+@pytest.mark.parametrize('index', range(len(BAD_INPUT)), ids=[f'{c}-{i}' for i, (c, _, _) in enumerate(BAD_INPUT)])
+def test_bad_arguments_and_files_are_one_line_errors(index, bad_input_runs):
+    result, directory, places = bad_input_runs[index]
+    assert_one_line_error(result, BAD_INPUT[index][2].format(**places))
+    assert sorted(p.name for p in directory.iterdir()) == ['empty_dir', 'plain_file'], 'an error left files behind'
 
 
 @pytest.mark.skipif(torch_sees_cuda(), reason='this machine has CUDA')

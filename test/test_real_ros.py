@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import DRIVER_CELL_ENV
 
 from mcf_ros import ros_env
 
@@ -37,14 +38,13 @@ def test_the_seam_picks_the_real_packages_when_they_are_importable():
     assert result.stdout.split() == ['message_filters', 'diagnostic_updater'], result.stderr
 
 
-def test_the_monitors_dds_tests_pass_with_the_real_message_filters_and_diagnostic_updater(tmp_path):
+def test_the_monitors_dds_tests_pass_with_the_real_message_filters_and_diagnostic_updater(tmp_path, driver_cell_dir):
     """Drivers' data is scored with the flags `mcf eval` gives, /diagnostics carries every key, malformed input
     is counted, lifecycle transitions start and stop scoring: the same assertions as with the stand-ins."""
     command = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', f'--basetemp={tmp_path / "t"}']
+    env = {**with_upstream(), DRIVER_CELL_ENV: str(driver_cell_dir)}  # the recordings this run already simulated
     try:
-        result = subprocess.run(
-            [*command, *DDS_TESTS], cwd=ROOT, env=with_upstream(), capture_output=True, text=True, timeout=1200
-        )
+        result = subprocess.run([*command, *DDS_TESTS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     finally:  # processes a failing child test killed can leave shared memory that later tests would count
         time.sleep(1.0)
         ros_env.remove_orphaned_shm_segments()
