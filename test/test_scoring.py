@@ -244,7 +244,10 @@ def test_persistent_score_is_the_minimum_over_the_trailing_windows():
 
 def sensors(n, **values):
     """What blame() weighs for n windows: nothing raised, then `values`."""
-    quiet = {key: np.zeros(n) for key in ('camera', 'kinematics', 'cycle', 'camera_health', 'kinematics_health')}
+    quiet = {
+        key: np.zeros(n)
+        for key in ('camera', 'kinematics', 'cycle', 'disagreement', 'anomaly', 'camera_health', 'kinematics_health')
+    }
     alone = {key: np.zeros(n) for key in ('camera_alone', 'kinematics_alone', 'motion_alone', 'effort_alone_second')}
     return {**quiet, **alone, 'camera_locality': np.zeros(n), **{k: np.asarray(v, float) for k, v in values.items()}}
 
@@ -274,15 +277,25 @@ def test_efforts_off_beyond_the_motion_are_the_arms_dynamics_and_a_lone_motion_o
 
 def test_sensors_normal_alone_but_not_together_are_blamed_by_their_joint_evidence():
     """A stale frame or late joint states: each sensor normal alone; the larger fused evidence names it."""
-    combined = sensors(3, camera=[9, 1, 9], kinematics=[1, 9, 9], cycle=[9, 9, 9])
+    combined = sensors(3, camera=[9, 1, 9], kinematics=[1, 9, 9], cycle=[9, 9, 9], anomaly=[9, 9, 9])
     assert blame(combined, threshold=5.0).tolist() == ['camera', 'kinematics', 'physical']
 
 
 def test_an_arm_off_its_cycle_that_both_sensors_agree_on_is_physical():
-    combined = sensors(2, camera=[1, 1], kinematics=[1, 9], cycle=[9, 9])
+    combined = sensors(2, camera=[1, 1], kinematics=[1, 9], cycle=[9, 9], anomaly=[9, 9])
     assert blame(combined, threshold=5.0).tolist() == ['physical', 'kinematics'], (
         'an encoder off the cycle is its own fault'
     )
+
+
+def test_a_window_raised_by_how_normal_looking_sensors_look_together_is_the_world_unless_they_disagree():
+    """A dropped part: each sensor shows a normal, consistent cell and the concepts' attention raises the window.
+    Sensors that disagree are a sensor's fault; a window the flag only holds (nothing raised) keeps the sensor."""
+    combined = sensors(
+        3, camera=[1, 1, 2], kinematics=[0, 0, 1], camera_locality=[1.0, 1.0, 1.0], disagreement=[-3, 9, -3],
+        anomaly=[9, 9, 3],
+    )  # fmt: skip
+    assert blame(combined, threshold=5.0).tolist() == ['physical', 'camera', 'camera']
 
 
 def test_an_unhealthy_stream_is_blamed_alone_even_when_the_other_error_rises():

@@ -184,6 +184,7 @@ def combine(z: dict) -> dict[str, np.ndarray]:
         'camera': camera,
         'kinematics': kinematics,
         'cycle': z['cycle_lag'],
+        'disagreement': z['latent_disagreement'],
         'anomaly': anomaly,
         'camera_health': z['frame_gap'],
         'kinematics_health': np.maximum(z['joint_gap'], z['joint_jerk']),
@@ -371,13 +372,16 @@ def blame(combined: dict, threshold: float) -> np.ndarray:
       joints or more, by more than the motion is, are the arm's dynamics that the joints report
       faithfully (physical: a payload, friction);
     - neither alone (each sensor normal, not together: a stale frame, late joint states): both
-      sensors disagreeing with normal, or an arm off its cycle that neither disagrees on, is
-      physical; else the sensor with more evidence.
+      sensors disagreeing with normal is physical. So is a window raised with neither sensor's
+      evidence above the threshold nor the two disagreeing: what raised it is how the sensors
+      look together (the concepts' attention, an arm off its cycle), and each shows a normal,
+      consistent cell (a dropped part). Else the sensor with more evidence.
     """
     camera_sick = combined['camera_health'] > threshold
     joints_sick = combined['kinematics_health'] > threshold
     camera, kinematics = combined['camera'] > threshold, combined['kinematics'] > threshold
-    world = (camera & kinematics) | (~camera & ~kinematics & (combined['cycle'] > threshold))
+    agreeing = combined['disagreement'] <= threshold
+    world = (camera & kinematics) | (~camera & ~kinematics & agreeing & (combined['anomaly'] > threshold))
     larger = np.where(combined['camera'] >= combined['kinematics'], 'camera', 'kinematics')
     together = np.where(world, 'physical', larger)
     camera_alone = combined['camera_alone'] > BLAME_LEVEL
