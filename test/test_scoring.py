@@ -246,7 +246,7 @@ def sensors(n, **values):
     """What blame() weighs for n windows: nothing raised, then `values`."""
     quiet = {
         key: np.zeros(n)
-        for key in ('camera', 'kinematics', 'cycle', 'disagreement', 'anomaly', 'camera_health', 'kinematics_health')
+        for key in ('camera', 'kinematics', 'disagreement', 'anomaly', 'camera_health', 'kinematics_health')
     }
     alone = {key: np.zeros(n) for key in ('camera_alone', 'kinematics_alone', 'motion_alone', 'effort_alone_second')}
     return {**quiet, **alone, 'camera_locality': np.zeros(n), **{k: np.asarray(v, float) for k, v in values.items()}}
@@ -277,12 +277,13 @@ def test_efforts_off_beyond_the_motion_are_the_arms_dynamics_and_a_lone_motion_o
 
 def test_sensors_normal_alone_but_not_together_are_blamed_by_their_joint_evidence():
     """A stale frame or late joint states: each sensor normal alone; the larger fused evidence names it."""
-    combined = sensors(3, camera=[9, 1, 9], kinematics=[1, 9, 9], cycle=[9, 9, 9], anomaly=[9, 9, 9])
+    combined = sensors(3, camera=[9, 1, 9], kinematics=[1, 9, 9], anomaly=[9, 9, 9])
     assert blame(combined, threshold=5.0).tolist() == ['camera', 'kinematics', 'physical']
 
 
 def test_an_arm_off_its_cycle_that_both_sensors_agree_on_is_physical():
-    combined = sensors(2, camera=[1, 1], kinematics=[1, 9], cycle=[9, 9], anomaly=[9, 9])
+    """The cycle lag raised the score, not either sensor's evidence; an encoder off its cycle raises its own."""
+    combined = sensors(2, camera=[1, 1], kinematics=[1, 9], anomaly=[9, 9])
     assert blame(combined, threshold=5.0).tolist() == ['physical', 'kinematics'], (
         'an encoder off the cycle is its own fault'
     )

@@ -171,7 +171,7 @@ def attention_shift(attention: np.ndarray, normal_mean) -> np.ndarray:
 
 
 def combine(z: dict) -> dict[str, np.ndarray]:
-    """Return camera, kinematics, cycle and overall anomaly evidence, and what blame() weighs, from the z-scores.
+    """Return camera, kinematics and overall anomaly evidence, and what blame() weighs, from the z-scores.
 
     `z` holds each channel's z-score, the BLAME_ONLY values on kinematics_alone's scale, and
     camera_locality as it is (a share).
@@ -183,7 +183,6 @@ def combine(z: dict) -> dict[str, np.ndarray]:
     return {
         'camera': camera,
         'kinematics': kinematics,
-        'cycle': z['cycle_lag'],
         'disagreement': z['latent_disagreement'],
         'anomaly': anomaly,
         'camera_health': z['frame_gap'],
