@@ -29,7 +29,7 @@ def test_features_summarise_joints_and_frame_and_mark_a_missing_stream_nan():
     rng = np.random.default_rng(1)
     window = normal_window(rng, 1.0)
     features = window_features([window, Window(2.0, None, None, np.nan, np.nan)], JOINT_FEATURES)
-    assert features.shape == (2, 5 * JOINT_FEATURES + THUMBNAIL_SIDE**2 + 3)
+    assert features.shape == (2, 5 * JOINT_FEATURES + THUMBNAIL_SIDE**2 + 4)  # and the four stream-health values
     np.testing.assert_allclose(features[0, :JOINT_FEATURES], window.joints.mean(0), rtol=1e-5)
     np.testing.assert_allclose(features[0, 5 * JOINT_FEATURES], window.image[:8, :8].mean() / 255, atol=0.05)
     assert np.isnan(features[1, : 5 * JOINT_FEATURES + THUMBNAIL_SIDE**2]).all()

@@ -321,6 +321,32 @@ def test_calibrate_writes_a_new_model_with_the_same_weights_and_leaves_the_sourc
     assert f'the weights of {old.model_id}, recalibrated' in result.stdout
 
 
+def test_a_format_5_model_is_refused_with_how_to_refit_it_and_calibrate_brings_it_to_format_6(
+    cell, tmp_path, monkeypatch
+):  # fmt: skip
+    """Format 5 lacks the repeated-readings channel; `mcf calibrate` reads it and fits the channel."""
+    from mcf_ros.model import artifact as artifact_module
+
+    model = load_artifact(cell / 'model.mcf')
+    header = {key: value for key, value in model.header.items() if key not in ('format_version', 'weights_sha256')}
+    calibration = json.loads(json.dumps(header['calibration']))
+    for part in ('centre', 'scale'):
+        del calibration[part]['joint_repeats']
+    monkeypatch.setattr(artifact_module, 'FORMAT_VERSION', 5)
+    save_artifact(tmp_path / 'old.mcf', {**header, 'calibration': calibration}, model.state_dict)
+    monkeypatch.undo()
+    old = tmp_path / 'old.mcf'
+    refit = r'is artifact format 5; this mcf reads format 6: refit it with `mcf calibrate'
+    with pytest.raises(ArtifactError, match=refit):
+        load_artifact(old)
+    out = tmp_path / 'new.mcf'
+    result = run_mcf('calibrate', '--model', str(old), '--bag', str(cell / 'normal'), '--out', str(out))
+    assert result.returncode == 0, result.stderr
+    new = load_artifact(out)
+    assert new.header['format_version'] == 6 and new.header['weights_sha256'] == model.header['weights_sha256']
+    assert new.header['calibration'] == model.header['calibration'], 'the channel fitted, everything else as trained'
+
+
 def test_calibrate_refuses_fault_bags_and_a_cell_the_model_scores_far_beyond_its_threshold(cell, tmp_path):
     from mcf_ros.errors import UserError
     from mcf_ros.model.recalibration import recalibrate

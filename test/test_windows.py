@@ -52,7 +52,7 @@ def test_a_window_whose_joints_are_lost_carries_no_joint_evidence():
     builder = WindowBuilder(SPEC)
     lost = builder.add_frame(0.5, FRAME).without_joints()
     assert lost.joints is None and not lost.warming_up
-    assert all(np.isnan(v) for v in (lost.joint_coverage, lost.joint_rate_ratio, lost.joint_jerk))
+    assert all(np.isnan(v) for v in (lost.joint_coverage, lost.joint_rate_ratio, lost.joint_jerk, lost.joint_repeats))
 
 
 def test_joint_names_in_another_order_are_mapped_to_the_spec_order():
@@ -241,6 +241,26 @@ def test_lost_joint_messages_and_jumps_show_in_the_stream_health():
     assert damaged.joint_rate_ratio == pytest.approx(0.5, abs=0.01)
     assert damaged.joint_jerk == pytest.approx(1.4, abs=1e-6), 'a 0.7 rad spike gives a 1.4 rad second difference'
     assert damaged.joint_coverage == 1.0, 'every other message lost still covers the grid'
+
+
+def test_a_reading_that_stops_changing_shows_as_repeated_samples():
+    """Noisy readings never repeat; a position held, or a velocity reading zero, repeats every sample.
+
+    Effort is left out (these drivers publish it constant), and a run never spans two joints.
+    """
+    rng = np.random.default_rng(0)
+    builders = {case: WindowBuilder(SPEC) for case in ('noisy', 'position_held', 'velocity_zero')}
+    stamps = np.arange(0.002, 1.5, 0.002)
+    for t in stamps:
+        position, velocity = rng.normal(0.0, 2e-4, 3), rng.normal(0.0, 2e-3, 3)
+        for case, builder in builders.items():
+            held = t >= 1.289
+            p = np.where([False, case == 'position_held' and held, False], 0.5, position)
+            v = np.where([case == 'velocity_zero' and held, False, False], 0.0, velocity)
+            builder.add_joint_state(t, NAMES, p, v, [2.0] * 3)
+    repeats = {case: builder.add_frame(1.49, FRAME).joint_repeats for case, builder in builders.items()}
+    held_samples = np.sum((stamps >= 1.289) & (stamps <= 1.49))  # the first of them is a change, then repeats
+    assert repeats == {'noisy': 0, 'position_held': held_samples - 1, 'velocity_zero': held_samples - 1}
 
 
 def test_frame_gap_and_image_resize_and_mono_frames():

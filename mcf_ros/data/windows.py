@@ -6,7 +6,9 @@ grid (linear interpolation) in the joint order of the spec. Only joint samples s
 frame count, so a window's content never depends on which stream's messages arrived first.
 It also carries stream-health measures: the time since the previous frame, the fraction of grid
 points with a joint sample nearby, the share of the expected joint messages that arrived, and
-the largest jump (second difference) of any joint position between raw samples. Times are
+the largest jump (second difference) of any joint position between raw samples, and the longest
+run of raw samples in which a joint's position or velocity reads exactly what it read before (an
+encoder that stopped updating, a velocity that reads zero; noisy readings never repeat). Times are
 seconds on the header-stamp clock; positions are radians; images are uint8 RGB.
 """
 
@@ -14,6 +16,7 @@ import math
 from array import array
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -112,6 +115,7 @@ class Window:
     warming_up: bool = False
     joint_rate_ratio: float = 1.0
     joint_jerk: float = 0.0
+    joint_repeats: float = 0.0
     labels: list = field(default_factory=list)
 
     @property
@@ -122,7 +126,13 @@ class Window:
     def without_joints(self) -> 'Window':
         """Return this window with the joint stream marked lost: no data and no stream-health evidence."""
         return replace(
-            self, joints=None, joint_coverage=math.nan, joint_rate_ratio=math.nan, joint_jerk=math.nan, warming_up=False
+            self,
+            joints=None,
+            joint_coverage=math.nan,
+            joint_rate_ratio=math.nan,
+            joint_jerk=math.nan,
+            joint_repeats=math.nan,
+            warming_up=False,
         )
 
 
@@ -231,18 +241,18 @@ class WindowBuilder:
         warming_up = self._first_joint_s is None or end_s - self._first_joint_s < self.spec.length_s
         covered = sum(len(key) for key in self._groups)
         if covered < len(self.spec.joint_names):  # a model joint has not arrived (yet)
-            return Window(end_s, image, None, frame_gap_s, 0.0, warming_up, 0.0, 0.0)
+            return Window(end_s, image, None, frame_gap_s, 0.0, warming_up, 0.0, 0.0, 0.0)
         joints = np.empty((self.spec.grid_points, self.spec.joint_features), np.float32)
-        coverage, rate_ratio, jerk = 1.0, 1.0, 0.0
+        coverage, rate_ratio, jerk, repeats = 1.0, 1.0, 0.0, 0
         for group in self._groups.values():
-            values, group_coverage, group_rate_ratio, group_jerk = group.resample(end_s)
-            coverage, rate_ratio = min(coverage, group_coverage), min(rate_ratio, group_rate_ratio)
-            jerk = max(jerk, group_jerk)
+            values, health = group.resample(end_s)
+            coverage, rate_ratio = min(coverage, health.coverage), min(rate_ratio, health.rate_ratio)
+            jerk, repeats = max(jerk, health.jerk), max(repeats, health.repeats)
             if values is None or joints is None:
                 joints = None
             else:
                 joints[:, group.columns] = values
-        return Window(end_s, image, joints, frame_gap_s, coverage, warming_up, rate_ratio, jerk)
+        return Window(end_s, image, joints, frame_gap_s, coverage, warming_up, rate_ratio, jerk, float(repeats))
 
     def _admit(self, stamp_s: float) -> None:
         """Accept a stamp on the current timeline; follow a jump only once a second message confirms it.
@@ -343,12 +353,14 @@ class _JointGroup:
         members = set(joints)
         self.columns = np.array([i for i, (_, j) in enumerate(spec.features) if j in members])
         self.positions = len(joints)  # a sample's first values, as features are channel-major
+        motion = [k for k, feature in enumerate(self.columns) if CHANNELS[spec.features[feature][0]] != 'effort']
+        self.motion = np.array(motion)
         self.rate_hz = min(spec.joint_rates_hz[j] for j in joints)
         self.max_gap_s = max(spec.max_joint_gap_s, 2.5 / self.rate_hz)
         self.buffer = _JointBuffer(len(self.columns))
 
-    def resample(self, end_s: float) -> tuple[np.ndarray | None, float, float, float]:
-        """Return (samples on the window's grid or None, coverage, rate ratio, largest position jerk)."""
+    def resample(self, end_s: float) -> tuple[np.ndarray | None, '_GroupHealth']:
+        """Return the samples on the window's grid (None when too few) and the stream's health in the window."""
         spec = self.spec
         stamps, samples = self.buffer.stamps, self.buffer.samples
         first = int(np.searchsorted(stamps, end_s - spec.length_s - self.max_gap_s, side='left'))
@@ -358,16 +370,38 @@ class _JointGroup:
         rate_ratio = min(1.0, inside.sum() / (self.rate_hz * spec.length_s))
         positions = samples[inside, : self.positions]
         jerk = float(np.abs(np.diff(positions, n=2, axis=0)).max()) if len(positions) >= 3 else 0.0
+        repeats = longest_repeat(samples[inside][:, self.motion])
         grid = end_s - spec.length_s + np.arange(1, spec.grid_points + 1) / spec.grid_hz
         if len(stamps) == 0:
-            return None, 0.0, rate_ratio, jerk
+            return None, _GroupHealth(0.0, rate_ratio, jerk, repeats)
         after = np.searchsorted(stamps, grid)
         nearest = np.abs(stamps[np.clip(after, 0, len(stamps) - 1)] - grid)
         before = np.abs(stamps[np.clip(after - 1, 0, len(stamps) - 1)] - grid)
         coverage = float(np.mean(np.minimum(nearest, before) <= self.max_gap_s))
+        health = _GroupHealth(coverage, rate_ratio, jerk, repeats)
         if coverage < MIN_JOINT_COVERAGE:
-            return None, coverage, rate_ratio, jerk
-        return _interpolate(grid, stamps, samples), coverage, rate_ratio, jerk
+            return None, health
+        return _interpolate(grid, stamps, samples), health
+
+
+class _GroupHealth(NamedTuple):
+    """A joint group's stream health in one window (see Window)."""
+
+    coverage: float
+    rate_ratio: float
+    jerk: float  # the largest second difference of a raw position
+    repeats: int  # the longest run of raw samples in which one value repeats its previous one exactly
+
+
+def longest_repeat(values: np.ndarray) -> int:
+    """Return the most consecutive rows of `values` (N, K) in which one column repeats its previous row exactly."""
+    if len(values) < 2 or values.shape[1] == 0:
+        return 0
+    same = values[1:] == values[:-1]
+    # Each column's flags after a False, so a run never joins the end of one column to the next.
+    flags = np.concatenate([np.zeros((same.shape[1], 1), bool), same.T], axis=1).ravel()
+    breaks = np.flatnonzero(~np.append(flags, False))
+    return int(np.diff(breaks).max() - 1)
 
 
 def _interpolate(grid: np.ndarray, stamps: np.ndarray, samples: np.ndarray) -> np.ndarray:

@@ -18,7 +18,11 @@ import torch
 from mcf_ros.errors import UserError
 
 MAGIC = b'MCFMODEL'
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
+# Format 5 lacks the joint_repeats channel's calibration; `mcf calibrate` reads it (the channel
+# silent until the refit) and writes format 6.
+REFITTABLE_FORMAT = 5
+SILENT_SCALE = 1e30
 
 
 class ArtifactError(UserError):
@@ -63,8 +67,11 @@ def save_artifact(path: str | Path, header: dict, state_dict: dict) -> Artifact:
     return Artifact(header, state_dict)
 
 
-def load_artifact(path: str | Path) -> Artifact:
-    """Read and verify an artifact; raise ArtifactError naming the problem."""
+def load_artifact(path: str | Path, refit: bool = False) -> Artifact:
+    """Read and verify an artifact; raise ArtifactError naming the problem.
+
+    `refit` (for `mcf calibrate`) also reads REFITTABLE_FORMAT, its missing channel silent.
+    """
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f'model not found: {path}')
@@ -81,10 +88,17 @@ def load_artifact(path: str | Path) -> Artifact:
         header = json.loads(data[start : start + length])
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ArtifactError(f'{path} has a corrupt header: {err}') from None
-    if header.get('format_version') != FORMAT_VERSION:
-        raise ArtifactError(
-            f'{path} is artifact format {header.get("format_version")}; this mcf reads format {FORMAT_VERSION}'
+    version = header.get('format_version')
+    if version != FORMAT_VERSION and not (refit and version == REFITTABLE_FORMAT):
+        hint = (
+            f': refit it with `mcf calibrate --model {path} --bag NORMAL_BAG --out NEW.mcf`'
+            if version == REFITTABLE_FORMAT
+            else ''
         )
+        raise ArtifactError(f'{path} is artifact format {version}; this mcf reads format {FORMAT_VERSION}{hint}')
+    if version == REFITTABLE_FORMAT:
+        calibration = header['calibration']
+        calibration['centre']['joint_repeats'], calibration['scale']['joint_repeats'] = 0.0, SILENT_SCALE
     weights = data[start + length :]
     if hashlib.sha256(weights).hexdigest() != header.get('weights_sha256'):
         raise ArtifactError(f'{path} is truncated or corrupt (weights do not match their checksum)')

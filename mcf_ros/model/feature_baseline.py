@@ -37,7 +37,7 @@ def window_features(windows: list[Window], joint_features: int) -> np.ndarray:
             grey = window.image.astype(np.float32).mean(axis=2)
             side = (THUMBNAIL_SIDE, THUMBNAIL_SIDE)
             image_part = cv2.resize(grey, side, interpolation=cv2.INTER_AREA).ravel() / 255.0
-        health = [window.frame_gap_s, window.joint_gap, window.joint_jerk]
+        health = [window.frame_gap_s, window.joint_gap, window.joint_jerk, window.joint_repeats]
         rows.append(np.concatenate([joint_part, image_part, health]))
     return np.array(rows, dtype=np.float64)
 

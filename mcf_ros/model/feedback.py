@@ -20,8 +20,8 @@ from mcf_ros.model.artifact import header_to_rewrite
 from mcf_ros.model.scoring import BLAME_ONLY, CHANNELS, Calibration, combine
 
 # The channels the score joins (camera_alone and kinematics_alone only decide the blame).
-SCORED = ('camera_error', 'frame_gap', 'kinematics_error', 'joint_gap', 'joint_jerk', 'attention_shift',
-          'latent_disagreement', 'cycle_lag')  # fmt: skip
+SCORED = ('camera_error', 'frame_gap', 'kinematics_error', 'joint_gap', 'joint_jerk', 'joint_repeats',
+          'attention_shift', 'latent_disagreement', 'cycle_lag')  # fmt: skip
 FEEDBACK_CAP = 3.0
 # A marked stretch ends up this far below the threshold (score units: e^2, 7.4 times rarer in normal
 # running), so that the next alarm of the same kind, a little stronger, stays below it too.

@@ -333,6 +333,7 @@ class Detector:
         evidence['frame_gap'] = np.array([w.frame_gap_s for w in windows])
         evidence['joint_gap'] = np.array([w.joint_gap for w in windows])
         evidence['joint_jerk'] = np.array([w.joint_jerk for w in windows])
+        evidence['joint_repeats'] = np.array([w.joint_repeats for w in windows])
         paths = joint_paths(windows, len(self.spec.joint_names))
         evidence['joint_path'] = paths if self.model.config.uses[KINEMATICS] else np.full_like(paths, np.nan)
         return evidence

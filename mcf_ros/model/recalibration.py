@@ -49,7 +49,7 @@ def recalibrate(
     """Refit `model`'s scales, cycle and threshold on the normal `bags`; write `out`; raise UserError when refused."""
     if Path(out).resolve() == Path(model).resolve():
         raise UserError(f'--out {out} is the model itself: a recalibration is written as a new artifact')
-    artifact = load_artifact(model)
+    artifact = load_artifact(model, refit=True)
     detector = Detector(artifact, 'cpu')
     data, held_out = _new_normal(detector, model, bags, log)
     source = _score_each_bag(detector, held_out)

@@ -11,7 +11,8 @@ Evidence per window (raw units):
   present): the two sensors telling different stories, as a stale frame or a frozen encoder does.
 - frame_gap: seconds since the previous frame; joint_gap: the share of joint data missing (grid
   points with no sample nearby, or expected messages that never came); joint_jerk: the largest
-  jump between raw joint samples (stream health).
+  jump between raw joint samples; joint_repeats: the longest run of raw joint samples in which a
+  position or velocity reads exactly its previous value (stream health).
 - cycle_lag: seconds the arm is off the timing of its normal cycle on the path it is on
   (`mcf_ros.model.cycle`): later than half speed would make it (after a stop), or early after
   catching up at home.
@@ -48,6 +49,7 @@ CHANNELS = (
     'frame_gap',
     'joint_gap',
     'joint_jerk',
+    'joint_repeats',
     'cycle_lag',
     'camera_alone',
     'kinematics_alone',
@@ -71,10 +73,13 @@ RELATIVE_MIN_SCALE = 0.05
 # A stream-health channel is often constant in normal running (MAD 0); its scale never drops below
 # these, so a missing grid sample or one jittered frame is not an alarm by itself, and only a
 # reading that jumps by centiradians between two samples (an encoder glitch, not the vibration of a
-# real impact) counts as a jerk.
+# real impact) counts as a jerk. Noisy readings never repeat, so a cell whose normal running
+# repeats none scales repeats by one sample: a reading stuck for the threshold's worth of samples
+# (about 25, 50 ms at 500 Hz) is an alarm; a driver that repeats values (a quantised encoder at
+# rest, a broadcaster faster than its hardware) sets its own, larger scale.
 # The cycle lag's scale is at least CLOCK_WINDOWS camera frames (see calibrate()). The jerk floor
 # stays in radians: an encoder glitch is as large whatever the program.
-ABSOLUTE_MIN_SCALE = {'joint_gap': 0.02, 'joint_jerk': 0.01}
+ABSOLUTE_MIN_SCALE = {'joint_gap': 0.02, 'joint_jerk': 0.01, 'joint_repeats': 1.0}
 # Blame. A sensor is abnormal alone above this many scales of its normal tail (normal running
 # stays under 2.3 in 99 % of windows). The camera's own residual is local when this share of its
 # excess lies in LOCAL_AREA of the image. Both chosen on the UR5e cell's development bags: camera
@@ -177,7 +182,8 @@ def combine(z: dict) -> dict[str, np.ndarray]:
     camera_locality as it is (a share).
     """
     camera = np.maximum(z['camera_error'], z['frame_gap'])
-    kinematics = np.maximum.reduce([z['kinematics_error'], z['joint_gap'], z['joint_jerk']])
+    kinematics_health = np.maximum.reduce([z['joint_gap'], z['joint_jerk'], z['joint_repeats']])
+    kinematics = np.maximum(z['kinematics_error'], kinematics_health)
     sources = np.stack([camera, kinematics, z['attention_shift'], z['latent_disagreement'], z['cycle_lag']])
     anomaly = np.logaddexp.reduce(sources, axis=0)
     return {
@@ -186,7 +192,7 @@ def combine(z: dict) -> dict[str, np.ndarray]:
         'disagreement': z['latent_disagreement'],
         'anomaly': anomaly,
         'camera_health': z['frame_gap'],
-        'kinematics_health': np.maximum(z['joint_gap'], z['joint_jerk']),
+        'kinematics_health': kinematics_health,
         'camera_alone': z['camera_alone'],
         'kinematics_alone': z['kinematics_alone'],
         'motion_alone': z['joint_motion_alone'],
@@ -362,7 +368,7 @@ def blame(combined: dict, threshold: float) -> np.ndarray:
     """Name the modality to blame for each window: a sensor that lies, or the world that changed.
 
     A stream that is unhealthy on its own (frames or joint messages missing, joint readings that
-    jump) is blamed alone. Otherwise each sensor is asked what it shows alone (above BLAME_LEVEL):
+    jump or stop changing) is blamed alone. Otherwise each sensor is asked what it shows alone (above BLAME_LEVEL):
     - both abnormal alone: the world changed and both saw it (physical);
     - the camera alone: a change spread over the image (blur, glare, colour, a moved mount) is the
       camera; a local one (LOCAL_SHARE of the excess in LOCAL_AREA) is something in the cell that
