@@ -352,9 +352,9 @@ class _JointGroup:
         self.spec = spec
         members = set(joints)
         self.columns = np.array([i for i, (_, j) in enumerate(spec.features) if j in members])
-        self.positions = len(joints)  # a sample's first values, as features are channel-major
-        motion = [k for k, feature in enumerate(self.columns) if CHANNELS[spec.features[feature][0]] != 'effort']
-        self.motion = np.array(motion)
+        # A sample's first values are its positions, then its velocities, as features are channel-major.
+        self.positions = len(joints)
+        self.motion = sum(CHANNELS[spec.features[feature][0]] != 'effort' for feature in self.columns)
         self.rate_hz = min(spec.joint_rates_hz[j] for j in joints)
         self.max_gap_s = max(spec.max_joint_gap_s, 2.5 / self.rate_hz)
         self.buffer = _JointBuffer(len(self.columns))
@@ -368,9 +368,10 @@ class _JointGroup:
         stamps, samples = stamps[min(first, last) : last], samples[min(first, last) : last]
         inside = stamps > end_s - spec.length_s
         rate_ratio = min(1.0, inside.sum() / (self.rate_hz * spec.length_s))
-        positions = samples[inside, : self.positions]
+        motion = samples[inside, : self.motion]
+        positions = motion[:, : self.positions]
         jerk = float(np.abs(np.diff(positions, n=2, axis=0)).max()) if len(positions) >= 3 else 0.0
-        repeats = longest_repeat(samples[inside][:, self.motion])
+        repeats = longest_repeat(motion)
         grid = end_s - spec.length_s + np.arange(1, spec.grid_points + 1) / spec.grid_hz
         if len(stamps) == 0:
             return None, _GroupHealth(0.0, rate_ratio, jerk, repeats)
