@@ -332,10 +332,10 @@ def test_a_format_5_model_is_refused_with_how_to_refit_it_and_calibrate_brings_i
     calibration = json.loads(json.dumps(header['calibration']))
     for part in ('centre', 'scale'):
         del calibration[part]['joint_repeats']
-    monkeypatch.setattr(artifact_module, 'FORMAT_VERSION', 5)
-    save_artifact(tmp_path / 'old.mcf', {**header, 'calibration': calibration}, model.state_dict)
-    monkeypatch.undo()
     old = tmp_path / 'old.mcf'
+    monkeypatch.setattr(artifact_module, 'FORMAT_VERSION', 5)
+    save_artifact(old, {**header, 'calibration': calibration}, model.state_dict)
+    monkeypatch.undo()
     refit = r'is artifact format 5; this mcf reads format 6: refit it with `mcf calibrate'
     with pytest.raises(ArtifactError, match=refit):
         load_artifact(old)
