@@ -28,6 +28,10 @@ YUMI_NORMAL_S=3600 UR5E_NORMAL_S=900
 UR5E_PHYSICAL=collision,heavy_payload,dropped_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
 YUMI_PHYSICAL=collision,heavy_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
 
+seeds() {  # CELL KIND: the seeds of UR5E_KIND or YUMI_KIND
+    local name=${1^^}_$2
+    echo "${!name}"
+}
 step() {  # OUTPUT COMMAND...: run COMMAND unless OUTPUT.done says it finished
     [ -e "$1.done" ] && return 0
     echo "$(date +%T) ${*:2}" >&2
@@ -58,14 +62,14 @@ done
 for stage in "${expanded[@]}"; do
     case $stage in
     ur5e_model | yumi_model)
-        cell=${stage%_model} && seed=$([ "$cell" = ur5e ] && echo $UR5E_TRAIN || echo $YUMI_TRAIN)
+        cell=${stage%_model} && seed=$(seeds "$cell" TRAIN)
         sim ${cell}_train_s$seed --cell "$cell" --duration 1200 --seed "$seed"
         step "$work/${cell}_cell.mcf" mcf train --bag "$work/${cell}_train_s$seed" --out "$work/${cell}_cell.mcf" ;;
     ur5e_faults) fault_bags ur5e $UR5E_PHYSICAL 340 $UR5E_FAULTS ;;
     yumi_faults) fault_bags yumi $YUMI_PHYSICAL 300 $YUMI_FAULTS ;;
     ur5e_score | yumi_score)
-        cell=${stage%_score} && seeds=$([ "$cell" = ur5e ] && echo $UR5E_FAULTS || echo $YUMI_FAULTS)
-        for seed in $seeds; do evaluate ${cell}_cell.mcf ${cell}_faults_s$seed report_${cell}_faults_s$seed; done ;;
+        cell=${stage%_score}
+        for seed in $(seeds "$cell" FAULTS); do evaluate ${cell}_cell.mcf ${cell}_faults_s$seed report_${cell}_faults_s$seed; done ;;
     ur5e_normal | yumi_normal)
         cell=${stage%_normal}
         if [ "$cell" = ur5e ]; then
@@ -79,14 +83,14 @@ for stage in "${expanded[@]}"; do
             evaluate ${cell}_cell.mcf ${cell}_normal_s$seed report_${cell}_normal_s$seed
         done ;;
     ur5e_sweep | yumi_sweep)
-        cell=${stage%_sweep} && seed=$([ "$cell" = ur5e ] && echo $UR5E_SWEEP || echo $YUMI_SWEEP)
+        cell=${stage%_sweep} && seed=$(seeds "$cell" SWEEP)
         sim ${cell}_sweep_s$seed --cell "$cell" --duration 320 --seed "$seed"
         step "$work/sweep_$cell" python -m mcf_ros.eval_faults.sweep --model "$work/${cell}_cell.mcf" \
             --bag "$work/${cell}_sweep_s$seed" --out "$work/sweep_$cell" --episodes 5 --seed $((seed + 1)) ;;
     ur5e_baselines | yumi_baselines)
         # The baselines retrain on the cell model's training bag, at the path its artifact records.
-        cell=${stage%_baselines} && seeds=$([ "$cell" = ur5e ] && echo $UR5E_FAULTS || echo $YUMI_FAULTS)
-        for seed in $seeds; do
+        cell=${stage%_baselines}
+        for seed in $(seeds "$cell" FAULTS); do
             evaluate ${cell}_cell.mcf ${cell}_faults_s$seed baselines_${cell}_faults_s$seed --baselines
         done ;;
     table)

@@ -131,8 +131,21 @@ def test_a_slower_replay_ends_where_the_window_ends_and_is_the_window_the_arm_ru
     assert np.allclose(
         np.diff(replayed.joints[:, :joints], axis=0), np.diff(slow.joints[:, :joints], axis=0), atol=1e-6
     )
-    assert np.allclose(replayed.joints[:, joints:], slow.joints[:, joints:]), 'velocity scales, effort stays'
+    assert np.allclose(replayed.joints[:, joints:], slow.joints[:, joints:]), 'velocity scales, a steady effort stays'
     assert replay_at_override(fast, 1.0, SPEC) is fast
+
+
+def test_a_slower_replay_keeps_the_effort_gravity_asks_and_shrinks_what_the_motion_asks_by_the_override_squared():
+    window = ramp_window(0.8)
+    joints = len(SPEC.joint_names)
+    t = np.arange(SPEC.grid_points) / SPEC.grid_hz
+    motion = (2.0 * np.sin(2 * np.pi * t / 0.25)).astype(np.float32)  # accelerating and braking
+    window.joints[:, 0] = motion  # a position is stretched as an effort is: it shows what the replay sees
+    window.joints[:, 2 * joints] += motion
+    replayed = replay_at_override(window, 0.5, SPEC)
+    stretched = replayed.joints[:, 0]
+    gravity = 3.0 + stretched.mean()  # ramp_window's steady 3, and the motion's mean over the replayed span
+    assert np.allclose(replayed.joints[:, 2 * joints], gravity + 0.25 * (stretched - stretched.mean()), atol=1e-5)
 
 
 def test_each_input_and_its_target_are_the_same_jittered_and_replayed_window():

@@ -323,8 +323,10 @@ def replay_at_override(window: Window, override: float, spec: WindowSpec) -> Win
 
     The window keeps its end, and so its frame: its grid covers the last `override` share of the
     original window's time, stretched over the whole grid (linear interpolation), and velocities
-    scale by `override`. Effort is left as it was; at a lower speed a joint's torque is mostly
-    what gravity and friction ask, which a slower replay keeps.
+    scale by `override`. A joint's torque is what gravity asks plus what the motion asks; the
+    motion's part (accelerations, Coriolis) scales by the square of the override. Without a model
+    of the arm, the window's mean effort stands in for gravity, and each effort's departure from
+    it shrinks by `override` squared.
     """
     if window.joints is None or override >= 1.0:
         return window
@@ -333,8 +335,11 @@ def replay_at_override(window: Window, override: float, spec: WindowSpec) -> Win
     below = np.minimum(np.floor(at).astype(int), last - 1)
     weight = (at - below)[:, None].astype(np.float32)
     joints = window.joints[below] * (1.0 - weight) + window.joints[below + 1] * weight
-    velocity = np.array([c == CHANNELS.index('velocity') for c, _ in spec.features])
-    joints[:, velocity] *= override
+    channels = np.array([channel for channel, _ in spec.features])
+    joints[:, channels == CHANNELS.index('velocity')] *= override
+    effort = channels == CHANNELS.index('effort')
+    gravity = joints[:, effort].mean(axis=0)
+    joints[:, effort] = gravity + override**2 * (joints[:, effort] - gravity)
     return replace(window, joints=joints.astype(np.float32))
 
 
