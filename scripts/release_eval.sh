@@ -5,11 +5,13 @@
 #   scripts/release_eval.sh WORKDIR [STAGE ...]
 # Stages, in the default order: model faults score normal sweep baselines table; each does both
 # cells, ur5e_model, yumi_faults and so on one.
-# A finished step leaves STEP.done beside its output and is skipped next time, so two stages can run
-# at once in two shells (faults and model, say) and an interrupted run continues where it stopped.
-# About 7 CPU-hours on a 2-core machine; the UR5e's 2 h of normal running is most of it (its simulator
-# renders 30 frames/s in software, about 1.5x real time here), so it comes in 15 min pieces: a run cut
-# short loses one piece at most.
+# A finished step leaves STEP.done beside its output and is skipped next time, so an interrupted run
+# continues where it stopped. A step in progress leaves STEP.claim: a second shell waits for it, or
+# in the fault and normal stages takes the next bag, so two shells can share the work
+# (yumi_normal ur5e_normal in one, ur5e_normal in the other, say).
+# The UR5e's 2 h of normal running is most of the work (its simulator renders 30 frames/s in
+# software, 1.2-2x real time on 2 cores), so it comes in 15 min pieces: a run cut short loses one
+# piece at most.
 set -euo pipefail
 work=$(realpath -m "${1:?usage: $0 WORKDIR [STAGE ...]}"); shift
 stages=${*:-model faults score normal sweep baselines table}
@@ -17,13 +19,12 @@ mkdir -p "$work"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOG_DIR="$work/ros_log"
 
 # The seeds of this release; a release after another choice of the detector takes new ones.
-# Release 6 (today's training for the UR5e too; until release 5 it was scored with the shipped
-# model); release 5 took 1200-1213, release 4 1100-1113 for the YuMi, release 3 1000-1020,
-# release 2's script: git show 8cc1900:scripts/release_eval.sh
-UR5E_TRAIN=100 YUMI_TRAIN=1300  # the UR5e trains on the shipped model's recording (models/README.md)
-YUMI_NORMAL="1301 1302" YUMI_FAULTS="1309 1311" YUMI_SWEEP=1313
+# Release 7 (round 12); release 6 took 1300-1321, release 5 1200-1213, release 4 1100-1113 for the
+# YuMi, release 3 1000-1020, release 2's script: git show 8cc1900:scripts/release_eval.sh
+UR5E_TRAIN=100 YUMI_TRAIN=1400  # the UR5e trains on the shipped model's recording (models/README.md)
+YUMI_NORMAL="1401 1402" YUMI_FAULTS="1409 1411" YUMI_SWEEP=1413
 # Half the UR5e's normal running is operator-paced (irregular waits, a lowered speed override for a while).
-UR5E_NORMAL="1303 1304 1315 1316" UR5E_OPERATOR="1317 1318 1319 1320" UR5E_FAULTS="1305 1307" UR5E_SWEEP=1321
+UR5E_NORMAL="1403 1404 1415 1416" UR5E_OPERATOR="1417 1418 1419 1420" UR5E_FAULTS="1405 1407" UR5E_SWEEP=1421
 YUMI_NORMAL_S=3600 UR5E_NORMAL_S=900
 UR5E_PHYSICAL=collision,heavy_payload,dropped_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
 YUMI_PHYSICAL=collision,heavy_payload,slow_motion,joint_brake,foreign_object,wrong_waypoint
@@ -32,12 +33,26 @@ seeds() {  # CELL KIND: the seeds of UR5E_KIND or YUMI_KIND
     local name=${1^^}_$2
     echo "${!name}"
 }
-step() {  # OUTPUT COMMAND...: run COMMAND unless OUTPUT.done says it finished
+step() {  # OUTPUT COMMAND...: run COMMAND unless OUTPUT.done says it finished or another shell runs it
     [ -e "$1.done" ] && return 0
+    if ! mkdir "$1.claim" 2> /dev/null; then
+        echo "$(date +%T) waiting for another shell to finish $1 (or remove $1.claim if none runs it)" >&2
+        while [ ! -e "$1.done" ]; do sleep 10; done
+        return 0
+    fi
+    claim=$1.claim
     echo "$(date +%T) ${*:2}" >&2
     rm -rf "$1"
     "${@:2}"
     touch "$1.done"
+    rmdir "$claim" && claim=
+}
+claim=
+trap '[ -z "$claim" ] || rmdir "$claim"' EXIT
+taken() {  # STEP...: another shell runs one of these steps, which come as one piece of work
+    local name
+    for name in "$@"; do [ -e "$work/$name.claim" ] && return 0; done
+    return 1
 }
 sim() { step "$work/$1" mcf sim --out "$work/$1" "${@:2}"; }
 evaluate() {  # MODEL BAG REPORT [--baselines]
@@ -46,6 +61,7 @@ evaluate() {  # MODEL BAG REPORT [--baselines]
 fault_bags() {  # CELL PHYSICAL DURATION SEED...
     local cell=$1 physical=$2 duration=$3 seed; shift 3
     for seed in "$@"; do
+        taken "${cell}_physical_s$seed" "${cell}_faults_s$seed" && continue
         sim "${cell}_physical_s$seed" --cell "$cell" --duration "$duration" --seed "$seed" --faults "$physical"
         step "$work/${cell}_faults_s$seed" mcf inject "$work/${cell}_physical_s$seed" \
             --out "$work/${cell}_faults_s$seed" --seed $((seed + 1))
@@ -79,6 +95,7 @@ for stage in "${expanded[@]}"; do
         fi
         for run in $runs; do
             seed=${run%:*}
+            taken ${cell}_normal_s$seed report_${cell}_normal_s$seed && continue
             sim ${cell}_normal_s$seed --cell "$cell" --duration "$duration" --seed "$seed" --pacing "${run#*:}"
             evaluate ${cell}_cell.mcf ${cell}_normal_s$seed report_${cell}_normal_s$seed
         done ;;
