@@ -54,8 +54,12 @@ taken() {  # STEP...: another shell runs one of these steps, which come as one p
     for name in "$@"; do [ -e "$work/$name.claim" ] && return 0; done
     return 1
 }
+made() {  # OUTPUT: wait while another shell makes it (a model, say)
+    while taken "$1"; do sleep 10; done
+}
 sim() { step "$work/$1" mcf sim --out "$work/$1" "${@:2}"; }
 evaluate() {  # MODEL BAG REPORT [--baselines]
+    made "$1"
     step "$work/$3" mcf eval --model "$work/$1" --bag "$work/$2" --report "$work/$3" "${@:4}"
 }
 fault_bags() {  # CELL PHYSICAL DURATION SEED...
@@ -102,6 +106,7 @@ for stage in "${expanded[@]}"; do
     ur5e_sweep | yumi_sweep)
         cell=${stage%_sweep} && seed=$(seeds "$cell" SWEEP)
         sim ${cell}_sweep_s$seed --cell "$cell" --duration 320 --seed "$seed"
+        made ${cell}_cell.mcf
         step "$work/sweep_$cell" python -m mcf_ros.eval_faults.sweep --model "$work/${cell}_cell.mcf" \
             --bag "$work/${cell}_sweep_s$seed" --out "$work/sweep_$cell" --episodes 5 --seed $((seed + 1)) ;;
     ur5e_baselines | yumi_baselines)
