@@ -36,11 +36,11 @@ seeds() {  # CELL KIND: the seeds of UR5E_KIND or YUMI_KIND
 }
 step() {  # OUTPUT COMMAND...: run COMMAND unless OUTPUT.done says it finished or another shell runs it
     [ -e "$1.done" ] && return 0
-    if ! mkdir "$1.claim" 2> /dev/null; then
+    until mkdir "$1.claim" 2> /dev/null; do  # another shell makes it: wait, and take over if it failed
         echo "$(date +%T) waiting for another shell to finish $1 (or remove $1.claim if none runs it)" >&2
-        while [ ! -e "$1.done" ]; do sleep 10; done
-        return 0
-    fi
+        while [ -e "$1.claim" ]; do sleep 10; done
+        [ -e "$1.done" ] && return 0
+    done
     claim=$1.claim
     echo "$(date +%T) ${*:2}" >&2
     rm -rf "$1"
