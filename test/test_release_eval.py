@@ -43,13 +43,18 @@ def _shell(work, env, *stages):
 
 
 def _finish(*shells):
-    return [(shell.wait(timeout=120), shell.stderr.read()) for shell in shells]
+    try:
+        return [(shell.wait(timeout=120), shell.stderr.read()) for shell in shells]
+    finally:
+        for shell in shells:
+            shell.kill()  # one that waits for ever, on a broken script
 
 
 def _when_claimed(work, step, shell):
     """Wait until `shell` has claimed `step`."""
+    deadline = time.monotonic() + 30
     while not (work / f'{step}.claim').exists():
-        assert shell.poll() is None
+        assert shell.poll() is None and time.monotonic() < deadline, f'{step} never claimed'
         time.sleep(0.05)
 
 
